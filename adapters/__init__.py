@@ -1,0 +1,1 @@
+"""Everything that touches the outside world: stores, files, the command line."""

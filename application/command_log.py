@@ -1,0 +1,61 @@
+"""The record that makes a command id idempotent, across processes and restarts.
+
+For a command with a ``command_id``, the same transaction that stores its events also
+stores version 1 of a stream whose id is derived from the command id. A second execution
+finds that record (or collides with it, if both race) and returns the first result
+instead of recording anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import ClassVar
+from uuid import UUID, uuid5
+
+from pydantic import BaseModel, ConfigDict
+
+from application.commands.base import Command
+from domain.events.base import DomainEvent
+
+COMMANDS_NAMESPACE = UUID("6d1c3b9e-2b7c-4f4e-8a55-0f7d1f0a9c21")
+NEW_IDS_NAMESPACE = UUID("a9a4f6d2-51f3-4b0e-9a8e-2c1b6f0e7d34")
+
+
+class EventRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    aggregate_id: UUID
+    version: int
+
+
+class CommandRecorded(DomainEvent):
+    """Bookkeeping, not a business fact: projections ignore it. It holds no payload of the
+    command, only a fingerprint, so it never stores personal data twice."""
+
+    bookkeeping: ClassVar[bool] = True
+
+    command_type: str
+    fingerprint: str
+    result_aggregate_id: UUID
+    result_version: int
+    events: tuple[EventRef, ...]
+
+
+def command_stream_id(command_id: str) -> UUID:
+    return uuid5(COMMANDS_NAMESPACE, command_id)
+
+
+def fingerprint(command: Command) -> str:
+    """Same command type and same fields (besides the id) give the same fingerprint."""
+    body = command.model_dump(mode="json", exclude={"command_id"})
+    text = json.dumps([command.type_name(), body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def derived_id(command: Command, purpose: str) -> UUID | None:
+    """A retried command that creates something must create the *same* thing, so new ids
+    derive from the command id when there is one."""
+    if command.command_id is None:
+        return None
+    return uuid5(NEW_IDS_NAMESPACE, f"{command.type_name()}\x1f{command.command_id}\x1f{purpose}")

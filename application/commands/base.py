@@ -1,0 +1,46 @@
+"""What every command carries besides its own fields."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+
+from domain.time import EARLIEST_DATE, LATEST_DATE, ensure_utc
+
+CommandId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/@-]+$")
+]
+
+
+def _plausible_instant(value: Any) -> Any:
+    value = ensure_utc(value)
+    if not EARLIEST_DATE <= value.date() <= LATEST_DATE:
+        raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
+
+
+class Command(BaseModel):
+    """An intent, validated on construction: a malformed one never reaches a rule.
+
+    ``command_id`` is the caller's idempotency key: the same id executed twice records
+    nothing the second time and returns the first result. ``occurred_at`` sets business
+    time for imports and migrations and needs the ``admin`` role.
+    """
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, str_strip_whitespace=True
+    )
+
+    # Set on commands that create a new aggregate rather than act on an existing one.
+    creates: ClassVar[str | None] = None
+
+    command_id: CommandId | None = None
+    occurred_at: Instant | None = None
+
+    @classmethod
+    def type_name(cls) -> str:
+        return cls.__name__

@@ -1,0 +1,160 @@
+"""Commands on customers (客户档案)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, ClassVar
+from uuid import UUID
+
+from pydantic import Field
+
+from application.commands.base import Command, Instant
+from domain.events.customer import Attributes, DimensionScore
+from domain.values import Address, Code, Email, LongText, Name, Phone, ShortText
+from domain.vocabulary import (
+    ContactChannel,
+    ContactDirection,
+    ContactOutcome,
+    CustomerKind,
+    FollowUpPurpose,
+    ManagementClass,
+    MarketingType,
+    RelationshipTier,
+)
+
+Points = Annotated[int, Field(strict=True, gt=0, le=1_000_000_000)]
+
+
+class CustomerCommand(Command):
+    customer_id: UUID
+
+
+class RegisterCustomer(Command):
+    creates: ClassVar[str | None] = "customer"
+
+    kind: CustomerKind
+    name: Name
+    phone: Phone | None = None
+    email: Email | None = None
+    address: Address | None = None
+    birthday: date | None = None
+    industry: ShortText | None = None
+    size: ShortText | None = None
+    region: ShortText | None = None
+    source_channel: ShortText | None = None
+    owner_id: ShortText | None = None
+    attributes: Attributes = Field(default_factory=dict)
+    management_class: ManagementClass | None = None
+    marketing_type: MarketingType | None = None
+    tier: RelationshipTier = RelationshipTier.TRANSACTIONAL
+    external_ref: Code | None = None
+
+
+class UpdateCustomerProfile(CustomerCommand):
+    """Only the fields given are changed; a field given as null is cleared."""
+
+    kind: CustomerKind | None = None
+    name: Name | None = None
+    phone: Phone | None = None
+    email: Email | None = None
+    address: Address | None = None
+    birthday: date | None = None
+    industry: ShortText | None = None
+    size: ShortText | None = None
+    region: ShortText | None = None
+    source_channel: ShortText | None = None
+    owner_id: ShortText | None = None
+    attributes: Attributes | None = None
+    management_class: ManagementClass | None = None
+    marketing_type: MarketingType | None = None
+
+
+class RecordContact(CustomerCommand):
+    channel: ContactChannel
+    direction: ContactDirection
+    summary: LongText
+    outcome: ContactOutcome | None = None
+    opportunity_id: UUID | None = None
+
+
+class ScheduleFollowUp(CustomerCommand):
+    purpose: FollowUpPurpose
+    due_at: Instant
+    follow_up_id: UUID | None = None
+    assignee_id: ShortText | None = None
+    note: LongText | None = None
+
+
+class CompleteFollowUp(CustomerCommand):
+    follow_up_id: UUID
+    note: LongText | None = None
+
+
+class MarkFollowUpMissed(CustomerCommand):
+    follow_up_id: UUID
+    reason: LongText | None = None
+
+
+class ChangeRelationshipTier(CustomerCommand):
+    tier: RelationshipTier
+    reason: LongText | None = None
+
+
+class JoinMembership(CustomerCommand):
+    membership_number: Code | None = None
+    program: ShortText | None = None
+
+
+class LeaveMembership(CustomerCommand):
+    reason: LongText | None = None
+
+
+class AwardLoyaltyPoints(CustomerCommand):
+    points: Points
+    reason: LongText | None = None
+
+
+class RedeemLoyaltyPoints(CustomerCommand):
+    points: Points
+    reason: LongText | None = None
+
+
+class RecordReferral(CustomerCommand):
+    """``customer_id`` is the referrer; a customer can be referred by one referrer only."""
+
+    referred_customer_id: UUID
+
+
+class DisqualifyCustomer(CustomerCommand):
+    reason: LongText
+
+
+class RequalifyCustomer(CustomerCommand):
+    reason: LongText | None = None
+
+
+class RecordSatisfactionSurvey(CustomerCommand):
+    scores: tuple[DimensionScore, ...] = Field(min_length=1, max_length=7)
+    nps: int | None = Field(default=None, strict=True, ge=0, le=10)
+    comment: LongText | None = None
+    survey_id: UUID | None = None
+
+
+__all__ = [
+    "AwardLoyaltyPoints",
+    "ChangeRelationshipTier",
+    "CompleteFollowUp",
+    "CustomerCommand",
+    "DisqualifyCustomer",
+    "JoinMembership",
+    "LeaveMembership",
+    "MarkFollowUpMissed",
+    "RecordContact",
+    "RecordReferral",
+    "RecordSatisfactionSurvey",
+    "RedeemLoyaltyPoints",
+    "RegisterCustomer",
+    "RequalifyCustomer",
+    "ScheduleFollowUp",
+    "UpdateCustomerProfile",
+]

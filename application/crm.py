@@ -1,0 +1,229 @@
+"""The one object a host embeds: open a store by URL, execute commands, read aggregates."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self, TypeVar
+from uuid import UUID
+
+import structlog
+
+from adapters.event_store import AppendConflict, EventStore
+from application import handlers as _handlers
+from application.actor import Actor
+from application.command_log import CommandRecorded, EventRef, command_stream_id, fingerprint
+from application.commands.base import Command
+from application.errors import ConcurrencyConflict, NotFound, PermissionDenied
+from application.permissions import authorise
+from application.result import CommandResult
+from application.unit_of_work import UnitOfWork
+from domain.aggregates.base import Aggregate
+from domain.context import CommandContext
+from domain.errors import CRMError, RuleViolation
+from domain.events.base import DomainEvent
+
+A = TypeVar("A", bound=Aggregate)
+Clock = Callable[[], datetime]
+
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CRM:
+    """An embedded CRM over one event store. Holds no global state: several may coexist."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        clock: Clock = utc_now,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.store = store
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._log = structlog.get_logger("crm").bind(store=store.location.kind)
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        *,
+        clock: Clock = utc_now,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        pool_size: int = 5,
+    ) -> Self:
+        """``memory://``, ``sqlite:///path/crm.db`` or ``postgresql://user@host:port/db?schema=s``."""
+        return cls(EventStore(url, pool_size=pool_size), clock=clock, max_attempts=max_attempts)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ---- commands -----------------------------------------------------------------
+
+    def execute(self, command: Command, *, actor: Actor) -> CommandResult:
+        """Validate, authorise, apply the rules, record the events atomically.
+
+        Raises pydantic ``ValidationError``, ``PermissionDenied``, ``NotFound``,
+        ``RuleViolation`` or ``ConcurrencyConflict``; whichever it raises, nothing was
+        recorded.
+        """
+        started = time.perf_counter()
+        log = self._log.bind(command=type(command).__name__, actor_id=actor.id)
+        try:
+            # Re-validate: a model built with model_construct() skips validation.
+            command = type(command).model_validate(command.model_dump())
+            authorise(actor, command)
+            result, attempts = self._execute(command, actor)
+        except CRMError as error:
+            log.info(
+                "command",
+                outcome=_outcome(error),
+                rule=getattr(error, "rule", None),
+                field=getattr(error, "field", None),
+                duration_ms=_ms(started),
+            )
+            raise
+        log.info(
+            "command",
+            outcome="replayed" if result.replayed else "applied",
+            aggregate_id=str(result.aggregate_id),
+            version=result.version,
+            events=len(result.events),
+            attempts=attempts,
+            duration_ms=_ms(started),
+        )
+        return result
+
+    def _execute(self, command: Command, actor: Actor) -> tuple[CommandResult, int]:
+        handler = _handlers.HANDLERS.get(type(command))
+        if handler is None:
+            raise PermissionDenied(actor.id, command.type_name(), "no handler for this command")
+        if command.command_id is not None:
+            earlier = self._earlier_result(command)
+            if earlier is not None:
+                return earlier, 0
+        touched: list[UUID] = []
+        for attempt in range(1, self._max_attempts + 1):
+            context = CommandContext(
+                actor_id=actor.id,
+                now=self._clock(),
+                command_id=command.command_id,
+                occurred_at=command.occurred_at,
+            )
+            uow = UnitOfWork(self.store, context)
+            aggregate = handler(uow, command, context)
+            business = uow.business_events()
+            result = CommandResult(
+                aggregate_id=aggregate.id,
+                version=aggregate.version,
+                events=tuple(business),
+                command_id=command.command_id,
+            )
+            to_store = uow.all_events()
+            if command.command_id is not None:
+                to_store.append(self._command_record(command, context, result))
+            try:
+                self.store.append(to_store)
+            except AppendConflict:
+                touched = uow.touched_ids
+                if command.command_id is not None:
+                    earlier = self._earlier_result(command)
+                    if earlier is not None:
+                        return earlier, attempt
+                uow.recheck_claims()
+                time.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311 (jitter, not crypto)
+                continue
+            return result, attempt
+        raise ConcurrencyConflict(command.type_name(), touched, self._max_attempts)
+
+    @staticmethod
+    def _command_record(
+        command: Command, context: CommandContext, result: CommandResult
+    ) -> CommandRecorded:
+        assert command.command_id is not None
+        return CommandRecorded(
+            aggregate_id=command_stream_id(command.command_id),
+            version=1,
+            recorded_at=context.now,
+            occurred_at=context.now,
+            actor_id=context.actor_id,
+            command_id=command.command_id,
+            command_type=command.type_name(),
+            fingerprint=fingerprint(command),
+            result_aggregate_id=result.aggregate_id,
+            result_version=result.version,
+            events=tuple(EventRef(aggregate_id=e.aggregate_id, version=e.version) for e in result.events),
+        )
+
+    def _earlier_result(self, command: Command) -> CommandResult | None:
+        assert command.command_id is not None
+        stored = self.store.load(command_stream_id(command.command_id))
+        if not stored:
+            return None
+        record = stored[0]
+        assert isinstance(record, CommandRecorded)
+        if record.fingerprint != fingerprint(command):
+            raise RuleViolation(
+                "command_id_unique",
+                f"command id {command.command_id!r} was already used for a different "
+                f"{record.command_type} command",
+                field="command_id",
+            )
+        events = tuple(self._load_event(ref) for ref in record.events)
+        return CommandResult(
+            aggregate_id=record.result_aggregate_id,
+            version=record.result_version,
+            events=events,
+            command_id=command.command_id,
+            replayed=True,
+        )
+
+    def _load_event(self, ref: EventRef) -> DomainEvent:
+        (event,) = self.store.load(ref.aggregate_id, to_version=ref.version)[-1:]
+        return event
+
+    # ---- reading ------------------------------------------------------------------
+
+    def load(self, kind: type[A], aggregate_id: UUID, *, version: int | None = None) -> A:
+        """An aggregate rebuilt from its events (up to ``version`` if given)."""
+        events = self.store.load(aggregate_id, to_version=version)
+        if not events or not isinstance(events[0], kind.starts_with):
+            raise NotFound(kind.kind, aggregate_id)
+        return kind.replay(events)
+
+    def events(self, aggregate_id: UUID) -> list[DomainEvent]:
+        return self.store.load(aggregate_id)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _outcome(error: CRMError) -> str:
+    return {
+        RuleViolation: "rejected",
+        NotFound: "not_found",
+        PermissionDenied: "denied",
+        ConcurrencyConflict: "conflict",
+    }.get(type(error), "failed")

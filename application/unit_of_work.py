@@ -1,0 +1,85 @@
+"""Everything one command touches, saved in one transaction or not at all."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+from uuid import UUID
+
+from adapters.event_store import EventStore
+from application.errors import NotFound
+from domain.aggregates.base import Aggregate
+from domain.context import CommandContext
+from domain.errors import RuleViolation
+from domain.events.base import DomainEvent
+from domain.events.reservations import UniqueValueClaimed, reservation_id
+
+A = TypeVar("A", bound=Aggregate)
+
+
+class UnitOfWork:
+    def __init__(self, store: EventStore, context: CommandContext) -> None:
+        self._store = store
+        self._context = context
+        self._aggregates: dict[UUID, Aggregate] = {}
+        self._claims: list[UniqueValueClaimed] = []
+
+    def get(self, kind: type[A], aggregate_id: UUID, *, field: str) -> A:
+        """Load an existing aggregate, or ``NotFound`` naming the field that pointed at it."""
+        tracked = self._aggregates.get(aggregate_id)
+        if tracked is not None:
+            if not isinstance(tracked, kind):
+                raise NotFound(kind.kind, aggregate_id, field=field)
+            return tracked
+        events = self._store.load(aggregate_id)
+        if not events or not isinstance(events[0], kind.starts_with):
+            raise NotFound(kind.kind, aggregate_id, field=field)
+        aggregate = kind.replay(events)
+        self._aggregates[aggregate_id] = aggregate
+        return aggregate
+
+    def add(self, aggregate: Aggregate) -> None:
+        self._aggregates[aggregate.id] = aggregate
+
+    def claim_unique(self, scope: str, value: str, owner_id: UUID, *, field: str) -> None:
+        """Reserve a store-wide unique value in the same transaction as the command."""
+        self._check_unclaimed(scope, value, field=field)
+        self._claims.append(
+            UniqueValueClaimed(
+                aggregate_id=reservation_id(scope, value),
+                version=1,
+                recorded_at=self._context.now,
+                occurred_at=self._context.business_time,
+                actor_id=self._context.actor_id,
+                command_id=self._context.command_id,
+                scope=scope,
+                value=value,
+                owner_id=owner_id,
+            )
+        )
+
+    def recheck_claims(self) -> None:
+        """After a write conflict: was it one of our unique values that got taken?"""
+        for claim in self._claims:
+            self._check_unclaimed(claim.scope, claim.value, field=claim.scope)
+
+    def _check_unclaimed(self, scope: str, value: str, *, field: str) -> None:
+        existing = self._store.load(reservation_id(scope, value))
+        if existing:
+            owner = existing[0]
+            assert isinstance(owner, UniqueValueClaimed)
+            raise RuleViolation(
+                f"{scope}_unique", f"{value!r} already belongs to {owner.owner_id}", field=field
+            )
+
+    def business_events(self) -> list[DomainEvent]:
+        events: list[DomainEvent] = []
+        for aggregate in self._aggregates.values():
+            events.extend(aggregate.pending_events)
+        return events
+
+    def all_events(self) -> list[DomainEvent]:
+        return [*self.business_events(), *self._claims]
+
+    @property
+    def touched_ids(self) -> list[UUID]:
+        return list(self._aggregates)

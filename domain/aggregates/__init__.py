@@ -1,0 +1,7 @@
+"""The aggregates: consistency boundaries whose rules need only their own history."""
+
+from domain.aggregates.base import Aggregate
+from domain.aggregates.customer import Customer
+from domain.aggregates.opportunity import Opportunity
+
+__all__ = ["Aggregate", "Customer", "Opportunity"]

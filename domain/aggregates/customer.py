@@ -1,0 +1,409 @@
+"""The Customer aggregate (客户档案): who the customer is and what we did with them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Self
+from uuid import UUID
+
+from domain.aggregates.base import Aggregate, applies
+from domain.context import CommandContext
+from domain.errors import RuleViolation
+from domain.events.customer import (
+    PROFILE_FIELDS,
+    CustomerContacted,
+    CustomerDisqualified,
+    CustomerProfile,
+    CustomerProfileUpdated,
+    CustomerReferred,
+    CustomerRegistered,
+    CustomerRequalified,
+    DimensionScore,
+    FollowUpCompleted,
+    FollowUpMissed,
+    FollowUpScheduled,
+    LoyaltyPointsEarned,
+    LoyaltyPointsRedeemed,
+    MembershipJoined,
+    MembershipLeft,
+    RelationshipTierChanged,
+    SatisfactionSurveyed,
+)
+from domain.satisfaction import displayed_gap, exact_gap, satisfaction_level
+from domain.time import check_plausible, ensure_utc
+from domain.values import ContactPoints
+from domain.vocabulary import (
+    ContactChannel,
+    ContactDirection,
+    ContactOutcome,
+    FollowUpPurpose,
+    FollowUpStatus,
+    RelationshipTier,
+)
+
+
+# Profile fields that are never None: clearing them means emptying them.
+CLEARED_VALUES: dict[str, Any] = {"contact": ContactPoints(), "attributes": {}}
+
+
+@dataclass(slots=True)
+class FollowUp:
+    purpose: FollowUpPurpose
+    due_at: datetime
+    status: FollowUpStatus = FollowUpStatus.SCHEDULED
+
+
+class Customer(Aggregate):
+    starts_with = CustomerRegistered
+    kind = "customer"
+
+    def __init__(self, aggregate_id: UUID) -> None:
+        super().__init__(aggregate_id)
+        self.profile: CustomerProfile
+        self.external_ref: str | None = None
+        self.tier = RelationshipTier.TRANSACTIONAL
+        self.is_member = False
+        self.loyalty_points = 0
+        self.referred_customers: set[UUID] = set()
+        self.disqualified_reason: str | None = None
+        self.follow_ups: dict[UUID, FollowUp] = {}
+        self.contacts = 0
+        self.surveys = 0
+
+    @property
+    def is_disqualified(self) -> bool:
+        return self.disqualified_reason is not None
+
+    # ---- commands -----------------------------------------------------------------
+
+    @classmethod
+    def register(
+        cls,
+        context: CommandContext,
+        *,
+        customer_id: UUID,
+        profile: CustomerProfile,
+        tier: RelationshipTier = RelationshipTier.TRANSACTIONAL,
+        external_ref: str | None = None,
+    ) -> Self:
+        if profile.birthday is not None:
+            _check_birthday(profile.birthday, context)
+        customer = cls(customer_id)
+        customer._record(
+            CustomerRegistered, context, profile=profile, tier=tier, external_ref=external_ref
+        )
+        return customer
+
+    def update_profile(self, context: CommandContext, changes: dict[str, Any]) -> None:
+        """Record only what really changes; an update that changes nothing is refused so
+        that the history shows intent, not noise."""
+        unknown = set(changes) - set(PROFILE_FIELDS)
+        if unknown:
+            raise RuleViolation(
+                "profile_field_known", f"not profile fields: {sorted(unknown)}", field=min(unknown)
+            )
+        if changes.get("kind", "") is None or changes.get("name", "") is None:
+            field = "kind" if changes.get("kind", "") is None else "name"
+            raise RuleViolation("profile_field_required", f"{field} cannot be cleared", field=field)
+        if changes.get("birthday") is not None:
+            _check_birthday(changes["birthday"], context)
+        changes = {
+            name: (CLEARED_VALUES[name] if value is None and name in CLEARED_VALUES else value)
+            for name, value in changes.items()
+        }
+        current = self.profile.model_dump()
+        merged = CustomerProfile.model_validate({**current, **changes})
+        effective = {
+            name: getattr(merged, name)
+            for name in PROFILE_FIELDS
+            if getattr(merged, name) != getattr(self.profile, name)
+        }
+        if not effective:
+            raise RuleViolation("profile_update_changes_something", "the update changes no field")
+        self._record(
+            CustomerProfileUpdated,
+            context,
+            changed_fields=tuple(effective),
+            **{
+                name: value
+                for name, value in effective.items()
+                if value is not None and value != CLEARED_VALUES.get(name)
+            },
+        )
+
+    def record_contact(
+        self,
+        context: CommandContext,
+        *,
+        channel: ContactChannel,
+        direction: ContactDirection,
+        summary: str,
+        outcome: ContactOutcome | None = None,
+        opportunity_id: UUID | None = None,
+    ) -> None:
+        self._record(
+            CustomerContacted,
+            context,
+            channel=channel,
+            direction=direction,
+            summary=summary,
+            outcome=outcome,
+            opportunity_id=opportunity_id,
+        )
+
+    def schedule_follow_up(
+        self,
+        context: CommandContext,
+        *,
+        follow_up_id: UUID,
+        purpose: FollowUpPurpose,
+        due_at: datetime,
+        assignee_id: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        due_at = ensure_utc(due_at)
+        check_plausible(due_at.date(), field="due_at")
+        if follow_up_id in self.follow_ups:
+            raise RuleViolation(
+                "follow_up_id_unique", f"follow-up {follow_up_id} already exists", field="follow_up_id"
+            )
+        if due_at < self._business_time(context):
+            raise RuleViolation(
+                "follow_up_due_not_in_past",
+                f"due_at {due_at.isoformat()} is before the time it is scheduled",
+                field="due_at",
+            )
+        self._record(
+            FollowUpScheduled,
+            context,
+            follow_up_id=follow_up_id,
+            purpose=purpose,
+            due_at=due_at,
+            assignee_id=assignee_id,
+            note=note,
+        )
+
+    def complete_follow_up(
+        self, context: CommandContext, *, follow_up_id: UUID, note: str | None = None
+    ) -> None:
+        self._open_follow_up(follow_up_id)
+        self._record(FollowUpCompleted, context, follow_up_id=follow_up_id, note=note)
+
+    def mark_follow_up_missed(
+        self, context: CommandContext, *, follow_up_id: UUID, reason: str | None = None
+    ) -> None:
+        self._open_follow_up(follow_up_id)
+        self._record(FollowUpMissed, context, follow_up_id=follow_up_id, reason=reason)
+
+    def change_relationship_tier(
+        self, context: CommandContext, *, tier: RelationshipTier, reason: str | None = None
+    ) -> None:
+        self._ensure_qualified("change the relationship tier")
+        if tier == self.tier:
+            raise RuleViolation(
+                "tier_changes", f"the relationship tier is already {tier.value}", field="tier"
+            )
+        self._record(
+            RelationshipTierChanged, context, from_tier=self.tier, to_tier=tier, reason=reason
+        )
+
+    def join_membership(
+        self,
+        context: CommandContext,
+        *,
+        membership_number: str | None = None,
+        program: str | None = None,
+    ) -> None:
+        self._ensure_qualified("join the membership")
+        if self.is_member:
+            raise RuleViolation("membership_not_joined_twice", "the customer is already a member")
+        self._record(
+            MembershipJoined, context, membership_number=membership_number, program=program
+        )
+
+    def leave_membership(self, context: CommandContext, *, reason: str | None = None) -> None:
+        if not self.is_member:
+            raise RuleViolation("membership_left_only_by_members", "the customer is not a member")
+        self._record(MembershipLeft, context, reason=reason)
+
+    def award_loyalty_points(
+        self, context: CommandContext, *, points: int, reason: str | None = None
+    ) -> None:
+        self._ensure_qualified("earn loyalty points")
+        self._check_points(points)
+        self._record(
+            LoyaltyPointsEarned,
+            context,
+            points=points,
+            reason=reason,
+            balance_after=self.loyalty_points + points,
+        )
+
+    def redeem_loyalty_points(
+        self, context: CommandContext, *, points: int, reason: str | None = None
+    ) -> None:
+        self._check_points(points)
+        if points > self.loyalty_points:
+            raise RuleViolation(
+                "loyalty_points_never_negative",
+                f"cannot redeem {points} points: the balance is {self.loyalty_points}",
+                field="points",
+            )
+        self._record(
+            LoyaltyPointsRedeemed,
+            context,
+            points=points,
+            reason=reason,
+            balance_after=self.loyalty_points - points,
+        )
+
+    def record_referral(self, context: CommandContext, *, referred_customer_id: UUID) -> None:
+        self._ensure_qualified("refer customers")
+        if referred_customer_id == self.id:
+            raise RuleViolation(
+                "referral_not_self", "a customer cannot refer itself", field="referred_customer_id"
+            )
+        if referred_customer_id in self.referred_customers:
+            raise RuleViolation(
+                "referral_recorded_once",
+                f"the referral of {referred_customer_id} is already recorded",
+                field="referred_customer_id",
+            )
+        self._record(CustomerReferred, context, referred_customer_id=referred_customer_id)
+
+    def disqualify(self, context: CommandContext, *, reason: str) -> None:
+        if self.is_disqualified:
+            raise RuleViolation("disqualify_once", "the customer is already disqualified")
+        self._record(CustomerDisqualified, context, reason=reason)
+
+    def requalify(self, context: CommandContext, *, reason: str | None = None) -> None:
+        if not self.is_disqualified:
+            raise RuleViolation(
+                "requalify_only_disqualified", "the customer is not disqualified"
+            )
+        self._record(CustomerRequalified, context, reason=reason)
+
+    def record_satisfaction_survey(
+        self,
+        context: CommandContext,
+        *,
+        survey_id: UUID,
+        scores: tuple[DimensionScore, ...],
+        nps: int | None = None,
+        comment: str | None = None,
+    ) -> None:
+        if not scores:
+            raise RuleViolation("survey_scored", "a survey needs at least one score", field="scores")
+        gap = exact_gap([(s.expected, s.perceived) for s in scores])
+        self._record(
+            SatisfactionSurveyed,
+            context,
+            survey_id=survey_id,
+            scores=scores,
+            nps=nps,
+            gap=displayed_gap(gap),
+            level=satisfaction_level(gap),
+            comment=comment,
+        )
+
+    # ---- rules shared by commands -------------------------------------------------
+
+    def _ensure_qualified(self, action: str) -> None:
+        if self.is_disqualified:
+            raise RuleViolation(
+                "customer_qualified", f"a disqualified customer cannot {action}; requalify first"
+            )
+
+    def _open_follow_up(self, follow_up_id: UUID) -> FollowUp:
+        follow_up = self.follow_ups.get(follow_up_id)
+        if follow_up is None:
+            raise RuleViolation(
+                "follow_up_exists", f"no follow-up {follow_up_id} was scheduled", field="follow_up_id"
+            )
+        if follow_up.status is not FollowUpStatus.SCHEDULED:
+            raise RuleViolation(
+                "follow_up_open",
+                f"follow-up {follow_up_id} is already {follow_up.status.value}",
+                field="follow_up_id",
+            )
+        return follow_up
+
+    @staticmethod
+    def _check_points(points: int) -> None:
+        if points <= 0:
+            raise RuleViolation("loyalty_points_positive", "points must be above zero", field="points")
+
+    # ---- state --------------------------------------------------------------------
+
+    @applies(CustomerRegistered)
+    def _registered(self, event: CustomerRegistered) -> None:
+        self.profile = event.profile
+        self.tier = event.tier
+        self.external_ref = event.external_ref
+
+    @applies(CustomerProfileUpdated)
+    def _profile_updated(self, event: CustomerProfileUpdated) -> None:
+        changed = {name: getattr(event, name) for name in event.changed_fields}
+        for name, empty in CLEARED_VALUES.items():
+            if name in changed and changed[name] is None:
+                changed[name] = empty
+        self.profile = self.profile.model_copy(update=changed)
+
+    @applies(CustomerContacted)
+    def _contacted(self, event: CustomerContacted) -> None:
+        self.contacts += 1
+
+    @applies(FollowUpScheduled)
+    def _follow_up_scheduled(self, event: FollowUpScheduled) -> None:
+        self.follow_ups[event.follow_up_id] = FollowUp(event.purpose, event.due_at)
+
+    @applies(FollowUpCompleted)
+    def _follow_up_completed(self, event: FollowUpCompleted) -> None:
+        self.follow_ups[event.follow_up_id].status = FollowUpStatus.COMPLETED
+
+    @applies(FollowUpMissed)
+    def _follow_up_missed(self, event: FollowUpMissed) -> None:
+        self.follow_ups[event.follow_up_id].status = FollowUpStatus.MISSED
+
+    @applies(RelationshipTierChanged)
+    def _tier_changed(self, event: RelationshipTierChanged) -> None:
+        self.tier = event.to_tier
+
+    @applies(MembershipJoined)
+    def _joined(self, event: MembershipJoined) -> None:
+        self.is_member = True
+
+    @applies(MembershipLeft)
+    def _left(self, event: MembershipLeft) -> None:
+        self.is_member = False
+
+    @applies(LoyaltyPointsEarned)
+    def _points_earned(self, event: LoyaltyPointsEarned) -> None:
+        self.loyalty_points = event.balance_after
+
+    @applies(LoyaltyPointsRedeemed)
+    def _points_redeemed(self, event: LoyaltyPointsRedeemed) -> None:
+        self.loyalty_points = event.balance_after
+
+    @applies(CustomerReferred)
+    def _referred(self, event: CustomerReferred) -> None:
+        self.referred_customers.add(event.referred_customer_id)
+
+    @applies(CustomerDisqualified)
+    def _disqualified(self, event: CustomerDisqualified) -> None:
+        self.disqualified_reason = event.reason
+
+    @applies(CustomerRequalified)
+    def _requalified(self, event: CustomerRequalified) -> None:
+        self.disqualified_reason = None
+
+    @applies(SatisfactionSurveyed)
+    def _surveyed(self, event: SatisfactionSurveyed) -> None:
+        self.surveys += 1
+
+
+def _check_birthday(birthday: date, context: CommandContext) -> None:
+    check_plausible(birthday, field="birthday")
+    if birthday > context.business_time.date():
+        raise RuleViolation("birthday_not_in_future", "a birthday cannot be in the future", field="birthday")

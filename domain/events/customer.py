@@ -1,0 +1,189 @@
+"""Events of the Customer aggregate (客户档案)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import Field, field_validator, model_validator
+
+from domain.events.base import DomainEvent
+from domain.values import Code, ContactPoints, LongText, Name, ShortText, ValueObject
+from domain.vocabulary import (
+    ContactChannel,
+    ContactDirection,
+    ContactOutcome,
+    CustomerKind,
+    FollowUpPurpose,
+    ManagementClass,
+    MarketingType,
+    RelationshipTier,
+    SatisfactionDimension,
+    SatisfactionLevel,
+)
+
+AttributeKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+Attributes = Annotated[dict[AttributeKey, ShortText], Field(max_length=50)]
+Score = Annotated[int, Field(ge=1, le=10)]
+
+ProfileField = Literal[
+    "kind",
+    "name",
+    "contact",
+    "birthday",
+    "industry",
+    "size",
+    "region",
+    "source_channel",
+    "owner_id",
+    "attributes",
+    "management_class",
+    "marketing_type",
+]
+PROFILE_FIELDS: tuple[str, ...] = ProfileField.__args__
+
+
+class CustomerEvent(DomainEvent):
+    abstract: ClassVar[bool] = True
+
+
+class CustomerProfile(ValueObject):
+    """The descriptive part of a customer, as registered or later updated."""
+
+    kind: CustomerKind
+    name: Name
+    contact: ContactPoints = ContactPoints()
+    birthday: date | None = None
+    industry: ShortText | None = None
+    size: ShortText | None = None
+    region: ShortText | None = None
+    source_channel: ShortText | None = None
+    owner_id: ShortText | None = None
+    attributes: Attributes = Field(default_factory=dict)
+    management_class: ManagementClass | None = None
+    marketing_type: MarketingType | None = None
+
+
+class CustomerRegistered(CustomerEvent):
+    profile: CustomerProfile
+    tier: RelationshipTier = RelationshipTier.TRANSACTIONAL
+    external_ref: Code | None = None
+
+
+class CustomerProfileUpdated(CustomerEvent):
+    """Carries only the fields that changed; a listed field with no value was cleared."""
+
+    changed_fields: tuple[ProfileField, ...] = Field(min_length=1)
+    kind: CustomerKind | None = None
+    name: Name | None = None
+    contact: ContactPoints | None = None
+    birthday: date | None = None
+    industry: ShortText | None = None
+    size: ShortText | None = None
+    region: ShortText | None = None
+    source_channel: ShortText | None = None
+    owner_id: ShortText | None = None
+    attributes: Attributes | None = None
+    management_class: ManagementClass | None = None
+    marketing_type: MarketingType | None = None
+
+    @model_validator(mode="after")
+    def _only_changed_fields_carry_values(self) -> CustomerProfileUpdated:
+        for name in PROFILE_FIELDS:
+            if name not in self.changed_fields and getattr(self, name) is not None:
+                raise ValueError(f"{name} has a value but is not listed in changed_fields")
+        return self
+
+
+class CustomerContacted(CustomerEvent):
+    channel: ContactChannel
+    direction: ContactDirection
+    summary: LongText
+    outcome: ContactOutcome | None = None
+    opportunity_id: UUID | None = None
+
+
+class FollowUpScheduled(CustomerEvent):
+    follow_up_id: UUID
+    purpose: FollowUpPurpose
+    due_at: datetime
+    assignee_id: ShortText | None = None
+    note: LongText | None = None
+
+
+class FollowUpCompleted(CustomerEvent):
+    follow_up_id: UUID
+    note: LongText | None = None
+
+
+class FollowUpMissed(CustomerEvent):
+    follow_up_id: UUID
+    reason: LongText | None = None
+
+
+class RelationshipTierChanged(CustomerEvent):
+    from_tier: RelationshipTier
+    to_tier: RelationshipTier
+    reason: LongText | None = None
+
+
+class MembershipJoined(CustomerEvent):
+    membership_number: Code | None = None
+    program: ShortText | None = None
+
+
+class MembershipLeft(CustomerEvent):
+    reason: LongText | None = None
+
+
+class LoyaltyPointsEarned(CustomerEvent):
+    points: int = Field(gt=0)
+    reason: LongText | None = None
+    balance_after: int = Field(ge=0)
+
+
+class LoyaltyPointsRedeemed(CustomerEvent):
+    points: int = Field(gt=0)
+    reason: LongText | None = None
+    balance_after: int = Field(ge=0)
+
+
+class CustomerReferred(CustomerEvent):
+    """Recorded on the referrer's stream: referring is what the referrer did."""
+
+    referred_customer_id: UUID
+
+
+class CustomerDisqualified(CustomerEvent):
+    reason: LongText
+
+
+class CustomerRequalified(CustomerEvent):
+    reason: LongText | None = None
+
+
+class DimensionScore(ValueObject):
+    dimension: SatisfactionDimension
+    expected: Score
+    perceived: Score
+
+
+class SatisfactionSurveyed(CustomerEvent):
+    survey_id: UUID
+    scores: tuple[DimensionScore, ...] = Field(min_length=1, max_length=7)
+    nps: int | None = Field(default=None, ge=0, le=10)
+    gap: Decimal
+    level: SatisfactionLevel
+    comment: LongText | None = None
+
+    @field_validator("scores")
+    @classmethod
+    def _one_score_per_dimension(
+        cls, scores: tuple[DimensionScore, ...]
+    ) -> tuple[DimensionScore, ...]:
+        dims = [s.dimension for s in scores]
+        if len(set(dims)) != len(dims):
+            raise ValueError("each dimension may be scored once per survey")
+        return scores

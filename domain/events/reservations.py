@@ -1,0 +1,26 @@
+"""Claims on values that must be unique across the whole store.
+
+An event store only guarantees uniqueness of (stream, version). To make ``external_ref``
+unique, a registration also writes version 1 of a stream whose id is derived from the
+value; a second registration of the same value collides on that row in the same
+transaction, so no race can create a duplicate.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID, uuid5
+
+from domain.events.base import DomainEvent
+from domain.values import Code, ShortText
+
+RESERVATIONS_NAMESPACE = UUID("0f6a5a3e-7f52-4a53-9d3c-3bd0c54b8a51")
+
+
+class UniqueValueClaimed(DomainEvent):
+    scope: Code
+    value: ShortText
+    owner_id: UUID
+
+
+def reservation_id(scope: str, value: str) -> UUID:
+    return uuid5(RESERVATIONS_NAMESPACE, f"{scope}\x1f{value}")

@@ -1,0 +1,40 @@
+"""Priced lines, shared by quotes now and orders later.
+
+Totals are exact Decimal arithmetic, rounded half-up to the currency's minor unit once per
+line; the document total is the sum of rounded lines, so it always equals what a customer
+adds up from the printed lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import Field
+
+from domain.values import Amount, Code, Name, Percentage, ShortText, ValueObject, round_to_minor_unit
+
+Quantity = Annotated[
+    Decimal, Field(gt=0, lt=Decimal("1e9"), allow_inf_nan=False, max_digits=15, decimal_places=4)
+]
+
+HUNDRED = Decimal(100)
+
+
+class PricedLine(ValueObject):
+    sku: Code
+    name: Name
+    spec: ShortText | None = None
+    quantity: Quantity
+    unit_price: Amount
+    discount_pct: Percentage = Decimal(0)
+
+    def total(self, currency: str) -> Decimal:
+        gross = self.quantity * self.unit_price
+        net = gross * (HUNDRED - self.discount_pct) / HUNDRED
+        return round_to_minor_unit(net, currency)
+
+
+def document_total(lines: Iterable[PricedLine], currency: str) -> Decimal:
+    return sum((line.total(currency) for line in lines), Decimal(0))
