@@ -1,0 +1,55 @@
+"""Shared fixtures: a PostgreSQL server for the session and a fresh store per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from application import CRM
+from tests.postgres_server import Server, postgres_server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Server]:
+    """Never skipped: no server and no way to start one fails the run."""
+    try:
+        with postgres_server() as server:
+            yield server
+    except RuntimeError as error:  # pragma: no cover - only on a machine without PostgreSQL
+        pytest.fail(f"PostgreSQL is required and could not be reached or started: {error}")
+
+
+@pytest.fixture(scope="session")
+def pg_schemas(postgres: Server) -> Iterator[list[str]]:
+    """Schemas made by this run, dropped at its end."""
+    schemas: list[str] = []
+    yield schemas
+    with postgres.connect() as conn:
+        for schema in schemas:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture
+def postgres_url(postgres: Server, pg_schemas: list[str]) -> str:
+    """A schema no other run or test has seen."""
+    schema = f"crm_test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    pg_schemas.append(schema)
+    return postgres.url(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same application test runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'crm.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def crm(store_url: str) -> Iterator[CRM]:
+    with CRM.open(store_url) as instance:
+        yield instance
