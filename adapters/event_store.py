@@ -77,7 +77,12 @@ class EventStore:
         return self.recorder.select_notifications(after, limit, inclusive_of_start=False)
 
     def decode(self, notification: Notification) -> DomainEvent:
-        return self.mapper.to_domain_event(notification)
+        return self.mapper.decode(
+            notification.topic,
+            notification.originator_id,
+            notification.originator_version,
+            notification.state,
+        )
 
     def max_position(self) -> int:
         return self.recorder.max_notification_id() or 0

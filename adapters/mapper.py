@@ -37,7 +37,8 @@ class PydanticEventMapper(Mapper[UUID]):
         super().__init__(transcoder=JSONTranscoder())
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
-        assert isinstance(domain_event, DomainEvent), type(domain_event)
+        if not isinstance(domain_event, DomainEvent):
+            raise TypeError(f"not a domain event: {type(domain_event).__name__}")
         state = domain_event.model_dump(mode="json", exclude={"aggregate_id", "version"})
         state[CLASS_VERSION_KEY] = type(domain_event).class_version
         return StoredEvent(

@@ -32,7 +32,9 @@ class StoreLocation:
         """The URL without its password, fit for logs and messages."""
         if self.kind == "sqlite":
             return "memory://" if self.in_memory else f"sqlite:///{self.sqlite_name}"
-        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}?schema={self.schema}"
+        return (
+            f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}?schema={self.schema}"
+        )
 
 
 def parse_store_url(url: str) -> StoreLocation:

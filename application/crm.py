@@ -119,10 +119,9 @@ class CRM:
         handler = _handlers.HANDLERS.get(type(command))
         if handler is None:
             raise PermissionDenied(actor.id, command.type_name(), "no handler for this command")
-        if command.command_id is not None:
-            earlier = self._earlier_result(command)
-            if earlier is not None:
-                return earlier, 0
+        earlier = self._earlier_result(command)
+        if earlier is not None:
+            return earlier, 0
         touched: list[UUID] = []
         for attempt in range(1, self._max_attempts + 1):
             context = CommandContext(
@@ -142,15 +141,14 @@ class CRM:
             )
             to_store = uow.all_events()
             if command.command_id is not None:
-                to_store.append(self._command_record(command, context, result))
+                to_store.append(self._command_record(command.command_id, command, context, result))
             try:
                 self.store.append(to_store)
             except AppendConflict:
                 touched = uow.touched_ids
-                if command.command_id is not None:
-                    earlier = self._earlier_result(command)
-                    if earlier is not None:
-                        return earlier, attempt
+                earlier = self._earlier_result(command)
+                if earlier is not None:
+                    return earlier, attempt
                 uow.recheck_claims()
                 time.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311 (jitter, not crypto)
                 continue
@@ -159,30 +157,33 @@ class CRM:
 
     @staticmethod
     def _command_record(
-        command: Command, context: CommandContext, result: CommandResult
+        command_id: str, command: Command, context: CommandContext, result: CommandResult
     ) -> CommandRecorded:
-        assert command.command_id is not None
         return CommandRecorded(
-            aggregate_id=command_stream_id(command.command_id),
+            aggregate_id=command_stream_id(command_id),
             version=1,
             recorded_at=context.now,
             occurred_at=context.now,
             actor_id=context.actor_id,
-            command_id=command.command_id,
+            command_id=command_id,
             command_type=command.type_name(),
             fingerprint=fingerprint(command),
             result_aggregate_id=result.aggregate_id,
             result_version=result.version,
-            events=tuple(EventRef(aggregate_id=e.aggregate_id, version=e.version) for e in result.events),
+            events=tuple(
+                EventRef(aggregate_id=e.aggregate_id, version=e.version) for e in result.events
+            ),
         )
 
     def _earlier_result(self, command: Command) -> CommandResult | None:
-        assert command.command_id is not None
+        if command.command_id is None:
+            return None
         stored = self.store.load(command_stream_id(command.command_id))
         if not stored:
             return None
         record = stored[0]
-        assert isinstance(record, CommandRecorded)
+        if not isinstance(record, CommandRecorded):
+            raise TypeError(f"stream of command {command.command_id!r} holds {record!r}")
         if record.fingerprint != fingerprint(command):
             raise RuleViolation(
                 "command_id_unique",

@@ -79,14 +79,20 @@ def authorise(actor: Actor, command: _base.Command) -> None:
     """Raise ``PermissionDenied`` unless one of the actor's roles may run this command."""
     command_type = type(command)
     if command_type not in PERMISSIONS:
-        raise PermissionDenied(actor.id, command.type_name(), "no role may run it (unknown command)")
+        raise PermissionDenied(
+            actor.id, command.type_name(), "no role may run it (unknown command)"
+        )
     allowed = allowed_roles(command_type)
     if not actor.roles & allowed:
         needed = ", ".join(sorted(allowed))
-        raise PermissionDenied(actor.id, command.type_name(), f"it needs one of the roles: {needed}")
+        raise PermissionDenied(
+            actor.id, command.type_name(), f"it needs one of the roles: {needed}"
+        )
     if command.occurred_at is not None and R.ADMIN not in actor.roles:
         raise PermissionDenied(
-            actor.id, f"set occurred_at on {command.type_name()}", "business time needs the admin role"
+            actor.id,
+            f"set occurred_at on {command.type_name()}",
+            "business time needs the admin role",
         )
 
 

@@ -65,10 +65,9 @@ class UnitOfWork:
     def _check_unclaimed(self, scope: str, value: str, *, field: str) -> None:
         existing = self._store.load(reservation_id(scope, value))
         if existing:
-            owner = existing[0]
-            assert isinstance(owner, UniqueValueClaimed)
+            owner = existing[0].owner_id if isinstance(existing[0], UniqueValueClaimed) else None
             raise RuleViolation(
-                f"{scope}_unique", f"{value!r} already belongs to {owner.owner_id}", field=field
+                f"{scope}_unique", f"{value!r} already belongs to {owner}", field=field
             )
 
     def business_events(self) -> list[DomainEvent]:

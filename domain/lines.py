@@ -8,18 +8,31 @@ adds up from the printed lines.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Annotated
 
 from pydantic import Field
 
-from domain.values import Amount, Code, Name, Percentage, ShortText, ValueObject, round_to_minor_unit
+from domain.values import (
+    Amount,
+    Code,
+    Name,
+    Percentage,
+    ShortText,
+    ValueObject,
+    round_to_minor_unit,
+)
 
 Quantity = Annotated[
     Decimal, Field(gt=0, lt=Decimal("1e9"), allow_inf_nan=False, max_digits=15, decimal_places=4)
 ]
 
 HUNDRED = Decimal(100)
+# The types bound every factor (quantity 15 digits, unit price 20, 100 − discount 7), so a
+# line's product has at most 42 digits and is exact at this precision: the half-up rounding
+# to the minor unit is then the only rounding. The default context keeps 28 digits and would
+# round the product first, which can move a total by one minor unit (a double rounding).
+EXACT_DIGITS = 50
 
 
 class PricedLine(ValueObject):
@@ -31,10 +44,12 @@ class PricedLine(ValueObject):
     discount_pct: Percentage = Decimal(0)
 
     def total(self, currency: str) -> Decimal:
-        gross = self.quantity * self.unit_price
-        net = gross * (HUNDRED - self.discount_pct) / HUNDRED
-        return round_to_minor_unit(net, currency)
+        with localcontext(prec=EXACT_DIGITS):
+            gross = self.quantity * self.unit_price
+            net = gross * (HUNDRED - self.discount_pct) / HUNDRED
+            return round_to_minor_unit(net, currency)
 
 
 def document_total(lines: Iterable[PricedLine], currency: str) -> Decimal:
-    return sum((line.total(currency) for line in lines), Decimal(0))
+    with localcontext(prec=EXACT_DIGITS):
+        return sum((line.total(currency) for line in lines), Decimal(0))

@@ -86,12 +86,26 @@ def _strict(max_length: int, min_length: int = 1) -> StringConstraints:
 Name = Annotated[str, _strict(200), AfterValidator(_reject_control_characters)]
 ShortText = Annotated[str, _strict(100), AfterValidator(_reject_control_characters)]
 LongText = Annotated[str, _strict(4000), AfterValidator(_reject_control_characters)]
-Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_check_email)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(_check_phone)]
-CurrencyCode = Annotated[str, StringConstraints(min_length=3, max_length=3), AfterValidator(_check_currency)]
-Amount = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=20, decimal_places=6), AfterValidator(_check_amount)]
-Percentage = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False, max_digits=9, decimal_places=4)]
+Code = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")
+]
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_check_email)
+]
+Phone = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(_check_phone)
+]
+CurrencyCode = Annotated[
+    str, StringConstraints(min_length=3, max_length=3), AfterValidator(_check_currency)
+]
+Amount = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False, max_digits=20, decimal_places=6),
+    AfterValidator(_check_amount),
+]
+Percentage = Annotated[
+    Decimal, Field(ge=0, le=100, allow_inf_nan=False, max_digits=9, decimal_places=4)
+]
 
 
 class ValueObject(BaseModel):
@@ -108,7 +122,9 @@ class Money(ValueObject):
 
     def rounded(self) -> Self:
         """Round half-up once, to the currency's minor unit."""
-        return type(self)(amount=round_to_minor_unit(self.amount, self.currency), currency=self.currency)
+        return type(self)(
+            amount=round_to_minor_unit(self.amount, self.currency), currency=self.currency
+        )
 
 
 def round_to_minor_unit(amount: Decimal, currency: str) -> Decimal:

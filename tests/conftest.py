@@ -53,3 +53,20 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def crm(store_url: str) -> Iterator[CRM]:
     with CRM.open(store_url) as instance:
         yield instance
+
+
+POSTGRES_TESTS_RUN: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _count_postgres_tests(request: pytest.FixtureRequest) -> None:
+    if "postgres" in request.fixturenames:
+        POSTGRES_TESTS_RUN.append(request.node.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI a run in which no PostgreSQL test ran is a failure, whatever else passed."""
+    selected_all = not session.config.option.keyword and not session.config.option.markexpr
+    if os.environ.get("CI") and selected_all and session.testscollected and not POSTGRES_TESTS_RUN:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print("\nFAILED: no PostgreSQL test ran in CI; the production store went untested.")

@@ -36,7 +36,9 @@ REFERRAL_SCOPE = "referral"
 
 
 @handles(RegisterCustomer)
-def register_customer(uow: UnitOfWork, command: RegisterCustomer, context: CommandContext) -> Customer:
+def register_customer(
+    uow: UnitOfWork, command: RegisterCustomer, context: CommandContext
+) -> Customer:
     customer_id = derived_id(command, "customer") or uuid4()
     fields = command.model_dump(
         include=set(CustomerProfile.model_fields) - {"contact"}, exclude_none=False
@@ -46,7 +48,9 @@ def register_customer(uow: UnitOfWork, command: RegisterCustomer, context: Comma
         contact=ContactPoints(phone=command.phone, email=command.email, address=command.address),
     )
     if command.external_ref is not None:
-        uow.claim_unique(EXTERNAL_REF_SCOPE, command.external_ref, customer_id, field="external_ref")
+        uow.claim_unique(
+            EXTERNAL_REF_SCOPE, command.external_ref, customer_id, field="external_ref"
+        )
     customer = Customer.register(
         context,
         customer_id=customer_id,
@@ -89,7 +93,9 @@ def record_contact(uow: UnitOfWork, command: RecordContact, context: CommandCont
 
 
 @handles(ScheduleFollowUp)
-def schedule_follow_up(uow: UnitOfWork, command: ScheduleFollowUp, context: CommandContext) -> Customer:
+def schedule_follow_up(
+    uow: UnitOfWork, command: ScheduleFollowUp, context: CommandContext
+) -> Customer:
     customer = uow.get(Customer, command.customer_id, field="customer_id")
     customer.schedule_follow_up(
         context,
@@ -103,7 +109,9 @@ def schedule_follow_up(uow: UnitOfWork, command: ScheduleFollowUp, context: Comm
 
 
 @handles(CompleteFollowUp)
-def complete_follow_up(uow: UnitOfWork, command: CompleteFollowUp, context: CommandContext) -> Customer:
+def complete_follow_up(
+    uow: UnitOfWork, command: CompleteFollowUp, context: CommandContext
+) -> Customer:
     customer = uow.get(Customer, command.customer_id, field="customer_id")
     customer.complete_follow_up(context, follow_up_id=command.follow_up_id, note=command.note)
     return customer
@@ -114,7 +122,9 @@ def mark_follow_up_missed(
     uow: UnitOfWork, command: MarkFollowUpMissed, context: CommandContext
 ) -> Customer:
     customer = uow.get(Customer, command.customer_id, field="customer_id")
-    customer.mark_follow_up_missed(context, follow_up_id=command.follow_up_id, reason=command.reason)
+    customer.mark_follow_up_missed(
+        context, follow_up_id=command.follow_up_id, reason=command.reason
+    )
     return customer
 
 
@@ -137,7 +147,9 @@ def join_membership(uow: UnitOfWork, command: JoinMembership, context: CommandCo
 
 
 @handles(LeaveMembership)
-def leave_membership(uow: UnitOfWork, command: LeaveMembership, context: CommandContext) -> Customer:
+def leave_membership(
+    uow: UnitOfWork, command: LeaveMembership, context: CommandContext
+) -> Customer:
     customer = uow.get(Customer, command.customer_id, field="customer_id")
     customer.leave_membership(context, reason=command.reason)
     return customer
@@ -182,7 +194,9 @@ def disqualify_customer(
 
 
 @handles(RequalifyCustomer)
-def requalify_customer(uow: UnitOfWork, command: RequalifyCustomer, context: CommandContext) -> Customer:
+def requalify_customer(
+    uow: UnitOfWork, command: RequalifyCustomer, context: CommandContext
+) -> Customer:
     customer = uow.get(Customer, command.customer_id, field="customer_id")
     customer.requalify(context, reason=command.reason)
     return customer

@@ -22,7 +22,9 @@ from domain.context import CommandContext
 
 
 @handles(OpenOpportunity)
-def open_opportunity(uow: UnitOfWork, command: OpenOpportunity, context: CommandContext) -> Opportunity:
+def open_opportunity(
+    uow: UnitOfWork, command: OpenOpportunity, context: CommandContext
+) -> Opportunity:
     customer = uow.get(Customer, command.customer_id, field="customer_id")
     opportunity = Opportunity.open(
         context,
@@ -62,7 +64,9 @@ def change_opportunity_stage(
 
 
 @handles(QuoteOpportunity)
-def quote_opportunity(uow: UnitOfWork, command: QuoteOpportunity, context: CommandContext) -> Opportunity:
+def quote_opportunity(
+    uow: UnitOfWork, command: QuoteOpportunity, context: CommandContext
+) -> Opportunity:
     opportunity = uow.get(Opportunity, command.opportunity_id, field="opportunity_id")
     opportunity.quote(
         context,
@@ -74,14 +78,18 @@ def quote_opportunity(uow: UnitOfWork, command: QuoteOpportunity, context: Comma
 
 
 @handles(WinOpportunity)
-def win_opportunity(uow: UnitOfWork, command: WinOpportunity, context: CommandContext) -> Opportunity:
+def win_opportunity(
+    uow: UnitOfWork, command: WinOpportunity, context: CommandContext
+) -> Opportunity:
     opportunity = uow.get(Opportunity, command.opportunity_id, field="opportunity_id")
     opportunity.win(context, order_id=command.order_id, won_value=command.won_value)
     return opportunity
 
 
 @handles(LoseOpportunity)
-def lose_opportunity(uow: UnitOfWork, command: LoseOpportunity, context: CommandContext) -> Opportunity:
+def lose_opportunity(
+    uow: UnitOfWork, command: LoseOpportunity, context: CommandContext
+) -> Opportunity:
     opportunity = uow.get(Opportunity, command.opportunity_id, field="opportunity_id")
     opportunity.lose(context, reason=command.reason, competitor=command.competitor)
     return opportunity

@@ -16,7 +16,9 @@ Handler = Callable[[UnitOfWork, Any, CommandContext], Aggregate]
 HANDLERS: dict[type[Command], Handler] = {}
 
 
-def handles(command_type: type[C]) -> Callable[[Callable[[UnitOfWork, C, CommandContext], Aggregate]], Handler]:
+def handles(
+    command_type: type[C],
+) -> Callable[[Callable[[UnitOfWork, C, CommandContext], Aggregate]], Handler]:
     def register(function: Callable[[UnitOfWork, C, CommandContext], Aggregate]) -> Handler:
         if command_type in HANDLERS:
             raise TypeError(f"{command_type.__name__} already has a handler")

@@ -73,7 +73,10 @@ class Opportunity(Aggregate):
         if expected_close is not None:
             check_plausible(expected_close, field="expected_close")
         opportunity = cls(opportunity_id)
-        if expected_close is not None and expected_close < opportunity._business_time(context).date():
+        if (
+            expected_close is not None
+            and expected_close < opportunity._business_time(context).date()
+        ):
             raise RuleViolation(
                 "expected_close_not_in_past",
                 f"expected_close {expected_close.isoformat()} is in the past",
@@ -159,7 +162,11 @@ class Opportunity(Aggregate):
             self._move_to(context, Stage.QUOTED, f"quote {quote_number}")
 
     def win(
-        self, context: CommandContext, *, order_id: UUID | None = None, won_value: Money | None = None
+        self,
+        context: CommandContext,
+        *,
+        order_id: UUID | None = None,
+        won_value: Money | None = None,
     ) -> None:
         self._ensure_open("win")
         if self.stage not in NEEDS_A_QUOTE:
@@ -190,7 +197,8 @@ class Opportunity(Aggregate):
     def reopen(self, context: CommandContext, *, reason: str | None = None) -> None:
         if self.stage is not Stage.LOST or self.stage_before_loss is None:
             raise RuleViolation(
-                "reopen_only_lost", f"only a lost opportunity can be reopened, this one is {self.stage.value}"
+                "reopen_only_lost",
+                f"only a lost opportunity can be reopened, this one is {self.stage.value}",
             )
         self._record(OpportunityReopened, context, to_stage=self.stage_before_loss, reason=reason)
 

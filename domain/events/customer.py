@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, get_args
 from uuid import UUID
 
 from pydantic import Field, field_validator, model_validator
@@ -42,7 +42,7 @@ ProfileField = Literal[
     "management_class",
     "marketing_type",
 ]
-PROFILE_FIELDS: tuple[str, ...] = ProfileField.__args__
+PROFILE_FIELDS: tuple[str, ...] = get_args(ProfileField)
 
 
 class CustomerEvent(DomainEvent):

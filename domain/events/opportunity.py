@@ -63,5 +63,3 @@ class OpportunityLost(OpportunityEvent):
 class OpportunityReopened(OpportunityEvent):
     to_stage: OpportunityStage
     reason: LongText | None = None
-
-

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
-
 from domain.aggregates.base import Aggregate
 from domain.context import CommandContext
 from domain.errors import RuleViolation
@@ -105,5 +104,3 @@ def given(kind: type[A], *events: DomainEvent) -> Scenario[A]:
 
 def new_id() -> UUID:
     return uuid4()
-
-

@@ -1,0 +1,59 @@
+"""The ``crm`` command line. Every error is one clear line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from adapters.store_url import StoreURLError
+
+DEFAULT_DB = "sqlite:///crm.db"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crm", description="Event-sourced CRM core.")
+    parser.add_argument("--log-level", default="warning", help="debug, info, warning (default)")
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+
+    demo = verbs.add_parser("demo", help="record a deterministic sample history and summarise it")
+    demo.add_argument(
+        "--db", default="sqlite:///crm-demo.db", help="store URL (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--customers", type=int, default=300, help="how many customers (default: %(default)s)"
+    )
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
+
+    migrate = verbs.add_parser("migrate", help="create the store's tables if they are missing")
+    migrate.add_argument("--db", default=DEFAULT_DB, help="store URL (default: %(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from application.logging_setup import configure_logging
+
+    configure_logging(args.log_level, json=args.log_json)
+    try:
+        if args.verb == "demo":
+            from adapters.cli.demo import run_demo
+
+            return run_demo(args.db, customers=args.customers, seed=args.seed)
+        if args.verb == "migrate":
+            from application import CRM
+
+            with CRM.open(args.db) as crm:
+                print(f"store ready: {crm.store.location.display}")
+            return 0
+    except StoreURLError as error:
+        print(f"crm: bad --db URL: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("crm: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # one line for the user; details with --log-level debug
+        print(f"crm: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    return 2

@@ -1,0 +1,503 @@
+"""``crm demo``: a deterministic two-year sample history recorded through the real command
+path, then summarised.
+
+Every command carries an id derived from the seed, so running the demo twice on the same
+store records nothing the second time: idempotency, shown rather than claimed. The history
+ends on 2026-01-01 so that it is the same whatever day it is run.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+from application import CRM, Actor, CommandResult, Role, RuleViolation
+from application.commands import (
+    AwardLoyaltyPoints,
+    ChangeOpportunityStage,
+    ChangeRelationshipTier,
+    Command,
+    CompleteFollowUp,
+    DimensionScore,
+    DisqualifyCustomer,
+    EvaluateOpportunity,
+    JoinMembership,
+    LoseOpportunity,
+    MarkFollowUpMissed,
+    Money,
+    OpenOpportunity,
+    PricedLine,
+    QuoteOpportunity,
+    RecordContact,
+    RecordReferral,
+    RecordSatisfactionSurvey,
+    RedeemLoyaltyPoints,
+    RegisterCustomer,
+    ReopenOpportunity,
+    ScheduleFollowUp,
+    WinOpportunity,
+)
+from domain.events import (
+    CustomerRegistered,
+    OpportunityLost,
+    OpportunityOpened,
+    OpportunityReopened,
+    OpportunityStageChanged,
+    OpportunityWon,
+    RelationshipTierChanged,
+    SatisfactionSurveyed,
+)
+
+HISTORY_END = datetime(2026, 1, 1, tzinfo=UTC)
+HISTORY_DAYS = 730
+IMPORTER = Actor(id="demo-importer", roles=frozenset({Role.ADMIN}))
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "涛",
+    "明",
+    "超",
+]
+COMPANY_STEMS = ["华信", "东方", "恒达", "新世纪", "金桥", "远航", "天合", "博源", "瑞丰", "中科"]
+COMPANY_KINDS = ["贸易有限公司", "科技有限公司", "物流有限公司", "制造有限公司", "餐饮管理有限公司"]
+INDUSTRIES = ["retail", "manufacturing", "logistics", "hospitality", "software", "education"]
+REGIONS = ["East China", "North China", "South China", "West China"]
+CHANNELS = ["web", "trade_fair", "referral", "cold_call", "partner", "advertising"]
+COMPETITORS = ["Kingdee", "Yonyou", "Salesforce", "local distributor", None]
+PRODUCTS = [
+    ("SHF-100", "Steel shelving unit", Decimal("1280.00")),
+    ("FLK-20", "Forklift rental (month)", Decimal("5400.00")),
+    ("WMS-PRO", "Warehouse software licence", Decimal("36000.00")),
+    ("SRV-H", "On-site service hour", Decimal("450.00")),
+]
+
+
+@dataclass
+class Tally:
+    recorded: int = 0
+    replayed: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    events: Counter[str] = field(default_factory=Counter)
+    results: list[CommandResult] = field(default_factory=list)
+
+
+class DemoWriter:
+    def __init__(self, crm: CRM, seed: int) -> None:
+        self.crm = crm
+        self.seed = seed
+        self.tally = Tally()
+        self.last_at: dict[UUID, datetime] = {}
+
+    def run(self, key: str, command: Command) -> CommandResult | None:
+        """Execute one command; a rule the generator did not foresee is counted, not fatal."""
+        command = command.model_copy(update={"command_id": f"demo-{self.seed}:{key}"})
+        try:
+            result = self.crm.execute(command, actor=IMPORTER)
+        except RuleViolation as violation:
+            self.tally.rejected[violation.rule] += 1
+            return None
+        if result.replayed:
+            self.tally.replayed += 1
+        else:
+            self.tally.recorded += len(result.events)
+        self.tally.events.update(type(e).__name__ for e in result.events)
+        self.tally.results.append(result)
+        if result.events:
+            self.last_at[result.aggregate_id] = result.events[-1].occurred_at
+        return result
+
+
+def _name(rng: random.Random, company: bool) -> str:
+    if company:
+        return rng.choice(COMPANY_STEMS) + rng.choice(COMPANY_KINDS)
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def _quote_lines(rng: random.Random) -> list[PricedLine]:
+    lines = []
+    for sku, name, price in rng.sample(PRODUCTS, rng.randint(1, 3)):
+        lines.append(
+            PricedLine(
+                sku=sku,
+                name=name,
+                quantity=Decimal(rng.randint(1, 40)),
+                unit_price=price,
+                discount_pct=Decimal(rng.choice((0, 0, 5, 10, 12.5, 20))),
+            )
+        )
+    return lines
+
+
+def _customer_story(w: DemoWriter, rng: random.Random, i: int) -> UUID | None:
+    """One customer's history, in business-time order."""
+    t = (
+        HISTORY_END
+        - timedelta(days=HISTORY_DAYS)
+        + timedelta(minutes=rng.randint(0, HISTORY_DAYS * 24 * 60 - 60 * 24 * 90))
+    )
+    company = rng.random() < 0.6
+
+    def step(days: int) -> datetime:
+        return t + timedelta(days=days, minutes=rng.randint(0, 600))
+
+    registered = w.run(
+        f"c{i}:register",
+        RegisterCustomer(
+            kind="company" if company else "individual",
+            name=_name(rng, company),
+            phone=f"+86 1{rng.randint(30, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
+            email=f"customer{i}@example.cn",
+            birthday=None
+            if company
+            else date(rng.randint(1960, 2002), rng.randint(1, 12), rng.randint(1, 28)),
+            industry=rng.choice(INDUSTRIES) if company else None,
+            region=rng.choice(REGIONS),
+            source_channel=rng.choice(CHANNELS),
+            owner_id=f"rep-{rng.randint(1, 8)}",
+            external_ref=f"DEMO-{i:05d}",
+            occurred_at=t,
+        ),
+    )
+    if registered is None:
+        return None
+    cid = registered.aggregate_id
+    if rng.random() < 0.15:  # never contacted: stays a suspect
+        return cid
+    for n in range(rng.randint(1, 4)):
+        t = step(rng.randint(1, 30))
+        w.run(
+            f"c{i}:contact{n}",
+            RecordContact(
+                customer_id=cid,
+                channel=rng.choice(["phone", "email", "visit", "wechat", "meeting"]),
+                direction=rng.choice(["inbound", "outbound"]),
+                summary="Discussed needs and next steps.",
+                outcome=rng.choice(["reached", "interested", "call_back", "not_interested"]),
+                occurred_at=t,
+            ),
+        )
+    follow_up = w.run(
+        f"c{i}:followup",
+        ScheduleFollowUp(
+            customer_id=cid, purpose="revisit", due_at=t + timedelta(days=14), occurred_at=t
+        ),
+    )
+    if follow_up is not None:
+        fid = follow_up.events[0].follow_up_id  # type: ignore[attr-defined]
+        t = step(14)
+        if rng.random() < 0.75:
+            w.run(
+                f"c{i}:followup-done",
+                CompleteFollowUp(
+                    customer_id=cid, follow_up_id=fid, note="Revisited.", occurred_at=t
+                ),
+            )
+        else:
+            w.run(
+                f"c{i}:followup-missed",
+                MarkFollowUpMissed(
+                    customer_id=cid, follow_up_id=fid, reason="No answer.", occurred_at=t
+                ),
+            )
+    if rng.random() < 0.06:
+        w.run(
+            f"c{i}:disqualify",
+            DisqualifyCustomer(
+                customer_id=cid, reason="No budget and no need.", occurred_at=step(3)
+            ),
+        )
+        return cid
+    if rng.random() < 0.65:
+        t = _opportunity_story(w, rng, i, cid, t)
+    if rng.random() < 0.3:
+        t = step(rng.randint(5, 60))
+        w.run(f"c{i}:join", JoinMembership(customer_id=cid, program="VIP", occurred_at=t))
+        t = step(rng.randint(1, 30))
+        w.run(
+            f"c{i}:points",
+            AwardLoyaltyPoints(
+                customer_id=cid, points=rng.randint(100, 2000), reason="purchase", occurred_at=t
+            ),
+        )
+        if rng.random() < 0.5:
+            t = step(rng.randint(10, 90))
+            w.run(
+                f"c{i}:redeem",
+                RedeemLoyaltyPoints(
+                    customer_id=cid, points=rng.randint(50, 100), reason="gift", occurred_at=t
+                ),
+            )
+    if rng.random() < 0.08:
+        t = step(rng.randint(10, 60))
+        w.run(
+            f"c{i}:tier",
+            ChangeRelationshipTier(
+                customer_id=cid,
+                tier=rng.choice(["preferred_supplier", "partner", "strategic_alliance"]),
+                occurred_at=t,
+            ),
+        )
+    for n in range(rng.choice((0, 1, 1, 2))):
+        t = step(rng.randint(10, 120))
+        expected = rng.randint(5, 9)
+        scores = [
+            DimensionScore(
+                dimension=d,
+                expected=expected,
+                perceived=max(1, min(10, expected + rng.randint(-3, 2))),
+            )
+            for d in rng.sample(["product", "service", "interaction", "enterprise"], 2)
+        ]
+        w.run(
+            f"c{i}:survey{n}",
+            RecordSatisfactionSurvey(
+                customer_id=cid, scores=tuple(scores), nps=rng.randint(0, 10), occurred_at=t
+            ),
+        )
+    return cid
+
+
+def _opportunity_story(
+    w: DemoWriter, rng: random.Random, i: int, cid: UUID, t: datetime
+) -> datetime:
+    t = t + timedelta(days=rng.randint(1, 20))
+    opened = w.run(
+        f"c{i}:opp:open",
+        OpenOpportunity(
+            customer_id=cid,
+            title=rng.choice(
+                ["Warehouse fit-out", "Fleet rental", "WMS roll-out", "Service contract"]
+            ),
+            estimated_value=Money(amount=Decimal(rng.randint(5, 400) * 1000), currency="CNY"),
+            source=rng.choice(CHANNELS),
+            expected_close=(t + timedelta(days=90)).date(),
+            occurred_at=t,
+        ),
+    )
+    if opened is None:
+        return t
+    oid = opened.aggregate_id
+    t += timedelta(days=rng.randint(1, 10))
+    w.run(
+        f"c{i}:opp:evaluate",
+        EvaluateOpportunity(
+            opportunity_id=oid,
+            score=rng.randint(20, 95),
+            win_probability=Decimal(rng.choice((10, 25, 40, 60, 80))),
+            priority=rng.choice("ABC"),
+            occurred_at=t,
+        ),
+    )
+    for n, stage in enumerate(("intent_confirmed", "needs_confirmed")):
+        if rng.random() < 0.2:
+            w.run(
+                f"c{i}:opp:lose-early",
+                LoseOpportunity(
+                    opportunity_id=oid,
+                    reason="No decision.",
+                    competitor=rng.choice(COMPETITORS),
+                    occurred_at=t,
+                ),
+            )
+            return t
+        t += timedelta(days=rng.randint(3, 25))
+        w.run(
+            f"c{i}:opp:stage{n}",
+            ChangeOpportunityStage(opportunity_id=oid, to_stage=stage, occurred_at=t),
+        )
+    if rng.random() < 0.1:  # the customer's needs changed: back a step, then forward again
+        t += timedelta(days=rng.randint(2, 10))
+        w.run(
+            f"c{i}:opp:back",
+            ChangeOpportunityStage(
+                opportunity_id=oid,
+                to_stage="intent_confirmed",
+                reason="Scope changed.",
+                occurred_at=t,
+            ),
+        )
+        t += timedelta(days=rng.randint(2, 10))
+        w.run(
+            f"c{i}:opp:forward",
+            ChangeOpportunityStage(opportunity_id=oid, to_stage="needs_confirmed", occurred_at=t),
+        )
+    for version in range(rng.choice((1, 1, 2))):
+        t += timedelta(days=rng.randint(3, 20))
+        w.run(
+            f"c{i}:opp:quote{version}",
+            QuoteOpportunity(
+                opportunity_id=oid,
+                quote_number=f"Q-{i:05d}",
+                lines=tuple(_quote_lines(rng)),
+                valid_until=(t + timedelta(days=30)).date(),
+                occurred_at=t,
+            ),
+        )
+    t += timedelta(days=rng.randint(2, 15))
+    w.run(
+        f"c{i}:opp:negotiate",
+        ChangeOpportunityStage(opportunity_id=oid, to_stage="negotiating", occurred_at=t),
+    )
+    t += timedelta(days=rng.randint(5, 40))
+    if rng.random() < 0.55:
+        w.run(f"c{i}:opp:win", WinOpportunity(opportunity_id=oid, occurred_at=t))
+    else:
+        w.run(
+            f"c{i}:opp:lose",
+            LoseOpportunity(
+                opportunity_id=oid,
+                reason="Price.",
+                competitor=rng.choice(COMPETITORS),
+                occurred_at=t,
+            ),
+        )
+        if rng.random() < 0.15:
+            t += timedelta(days=rng.randint(20, 60))
+            w.run(
+                f"c{i}:opp:reopen",
+                ReopenOpportunity(
+                    opportunity_id=oid, reason="Competitor failed to deliver.", occurred_at=t
+                ),
+            )
+    return t
+
+
+def run_demo(url: str, *, customers: int, seed: int, out: object = None) -> int:
+    started = time.perf_counter()
+    rng = random.Random(seed)
+    with CRM.open(url) as crm:
+        writer = DemoWriter(crm, seed)
+        ids: list[UUID] = []
+        for i in range(customers):
+            cid = _customer_story(writer, rng, i)
+            if cid is not None:
+                ids.append(cid)
+            if (i + 1) % 50 == 0 or i + 1 == customers:
+                print(
+                    f"\rrecording history: {i + 1}/{customers} customers",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        print(file=sys.stderr)
+        for n in range(len(ids) // 12):  # a few customers bring in others
+            referrer, referred = rng.sample(ids, 2)
+            at = max(writer.last_at[referrer], writer.last_at[referred]) + timedelta(days=1)
+            if at < HISTORY_END:
+                writer.run(
+                    f"referral{n}",
+                    RecordReferral(
+                        customer_id=referrer, referred_customer_id=referred, occurred_at=at
+                    ),
+                )
+        total_events = crm.store.count_events()
+        display = crm.store.location.display
+    _print_summary(writer.tally, display, total_events, time.perf_counter() - started)
+    return 0
+
+
+def _table(title: str, header: tuple[str, ...], rows: Sequence[Sequence[object]]) -> None:
+    cells = [tuple(str(c) for c in header)] + [tuple(str(c) for c in row) for row in rows]
+    widths = [max(_width(row[k]) for row in cells) for k in range(len(header))]
+    print(f"\n{title}")
+    for n, row in enumerate(cells):
+        print("  " + "  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths, strict=True)))
+        if n == 0:
+            print("  " + "  ".join("-" * w for w in widths))
+
+
+def _width(text: str) -> int:
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+
+
+def _print_summary(tally: Tally, display: str, total_events: int, seconds: float) -> None:
+    stage: dict[UUID, str] = {}
+    value: dict[UUID, Decimal] = {}
+    tiers: Counter[str] = Counter()
+    levels: Counter[str] = Counter()
+    lost_to: Counter[str] = Counter()
+    back_moves = 0
+    names: list[tuple[str, str, str]] = []
+    for result in tally.results:
+        for e in result.events:
+            if isinstance(e, CustomerRegistered):
+                tiers[e.tier.value] += 1
+                if len(names) < 6:
+                    names.append((e.profile.name, e.profile.kind.zh, e.profile.region or ""))
+            elif isinstance(e, RelationshipTierChanged):
+                tiers[e.from_tier.value] -= 1
+                tiers[e.to_tier.value] += 1
+            elif isinstance(e, OpportunityOpened):
+                stage[e.aggregate_id] = "identified"
+                value[e.aggregate_id] = e.estimated_value.amount
+            elif isinstance(e, OpportunityStageChanged):
+                stage[e.aggregate_id] = e.to_stage.value
+                back_moves += e.is_back_move
+            elif isinstance(e, OpportunityWon):
+                stage[e.aggregate_id] = "won"
+            elif isinstance(e, OpportunityLost):
+                stage[e.aggregate_id] = "lost"
+                lost_to[e.competitor or "(none named)"] += 1
+            elif isinstance(e, OpportunityReopened):
+                stage[e.aggregate_id] = e.to_stage.value
+            elif isinstance(e, SatisfactionSurveyed):
+                levels[e.level.zh + " " + e.level.value] += 1
+    print(f"store: {display}")
+    print(
+        f"business events recorded now: {tally.recorded:,}   commands replayed "
+        f"(already recorded, idempotent): {tally.replayed:,}   time: {seconds:.1f} s"
+    )
+    print(
+        f"rows in the event log: {total_events:,} (business events plus command-id and "
+        "unique-value records)"
+    )
+    if tally.rejected:
+        print(
+            "commands refused by a rule: "
+            + ", ".join(f"{k} x{v}" for k, v in tally.rejected.most_common())
+        )
+    by_stage: dict[str, list[Decimal]] = defaultdict(list)
+    for oid, s in stage.items():
+        by_stage[s].append(value[oid])
+    from domain.vocabulary import OpportunityStage
+
+    _table(
+        "Opportunity pipeline (销售机会)",
+        ("stage", "阶段", "count", "estimated value CNY"),
+        [
+            (s.value, s.zh, len(by_stage[s.value]), f"{sum(by_stage[s.value], Decimal(0)):,.0f}")
+            for s in OpportunityStage
+        ],
+    )
+    print(f"  back-moves recorded: {back_moves}")
+    _table("Lost to", ("competitor", "count"), lost_to.most_common())
+    from domain.vocabulary import RelationshipTier
+
+    _table(
+        "Relationship tier (客户关系类型)",
+        ("tier", "类型", "customers"),
+        [(t.value, t.zh, tiers[t.value]) for t in RelationshipTier],
+    )
+    _table("Satisfaction surveys by level (满意度)", ("level", "surveys"), sorted(levels.items()))
+    _table("Events by type", ("event", "count"), tally.events.most_common())
+    _table("A few customers", ("name", "kind", "region"), names)

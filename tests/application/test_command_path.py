@@ -1,0 +1,218 @@
+"""The command path end to end, on SQLite and on PostgreSQL: recording, idempotency,
+restarts, races and logs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from freezegun import freeze_time
+from structlog.testing import capture_logs
+
+from application import CRM, ConcurrencyConflict, RuleViolation
+from application.commands import (
+    AwardLoyaltyPoints,
+    Money,
+    OpenOpportunity,
+    RegisterCustomer,
+)
+from domain.aggregates import Customer
+from domain.events import CustomerRegistered, LoyaltyPointsEarned, OpportunityOpened
+from tests.application.builders import MANAGER, REP, register
+
+FROZEN = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+
+
+class TestRecording:
+    @freeze_time(FROZEN)
+    def test_a_command_records_its_event_with_actor_and_times(self, crm: CRM) -> None:
+        result = crm.execute(
+            RegisterCustomer(kind="individual", name="Li Wei", email="li.wei@example.com"),
+            actor=REP,
+        )
+
+        (event,) = result.events
+        assert isinstance(event, CustomerRegistered)
+        assert (result.version, event.version) == (1, 1)
+        assert event.actor_id == REP.id
+        assert event.recorded_at == event.occurred_at == FROZEN
+        assert crm.events(result.aggregate_id) == [event]
+
+    def test_events_come_back_from_the_store_equal_to_what_was_recorded(self, crm: CRM) -> None:
+        customer_id = register(crm)
+        result = crm.execute(
+            OpenOpportunity(
+                customer_id=customer_id,
+                title="Cold storage",
+                estimated_value=Money(amount=Decimal("1234567.891"), currency="KWD"),
+            ),
+            actor=REP,
+        )
+        (stored,) = crm.events(result.aggregate_id)
+        assert isinstance(stored, OpportunityOpened)
+        assert stored == result.events[0]
+        assert stored.estimated_value.amount == Decimal("1234567.891")
+
+
+class TestIdempotency:
+    def test_a_repeated_command_id_records_nothing_and_returns_the_first_result(
+        self, crm: CRM
+    ) -> None:
+        command = RegisterCustomer(kind="company", name="Acme", command_id="import-7:row-1")
+        first = crm.execute(command, actor=REP)
+        count = crm.store.count_events()
+
+        again = crm.execute(command, actor=REP)
+
+        assert crm.store.count_events() == count
+        assert again.replayed and not first.replayed
+        assert (again.aggregate_id, again.version, again.events) == (
+            first.aggregate_id,
+            first.version,
+            first.events,
+        )
+
+    def test_a_command_id_is_remembered_across_a_restart(self, store_url: str) -> None:
+        command = RegisterCustomer(kind="company", name="Acme", command_id="cmd-restart")
+        with CRM.open(store_url) as crm:
+            first = crm.execute(command, actor=REP)
+        with CRM.open(store_url) as reopened:
+            count = reopened.store.count_events()
+            again = reopened.execute(command, actor=REP)
+            assert reopened.store.count_events() == count
+        assert again.replayed
+        assert again.aggregate_id == first.aggregate_id
+        assert again.events == first.events
+
+    def test_reusing_a_command_id_for_a_different_command_is_rejected(self, crm: CRM) -> None:
+        crm.execute(RegisterCustomer(kind="company", name="Acme", command_id="k-1"), actor=REP)
+        count = crm.store.count_events()
+
+        with pytest.raises(RuleViolation) as caught:
+            crm.execute(RegisterCustomer(kind="company", name="Other", command_id="k-1"), actor=REP)
+
+        assert (caught.value.rule, caught.value.field) == ("command_id_unique", "command_id")
+        assert crm.store.count_events() == count
+
+    def test_a_command_without_id_is_recorded_each_time(self, crm: CRM) -> None:
+        first = crm.execute(RegisterCustomer(kind="company", name="Acme"), actor=REP)
+        second = crm.execute(RegisterCustomer(kind="company", name="Acme"), actor=REP)
+        assert first.aggregate_id != second.aggregate_id
+
+
+def _racing_clock(parties: int) -> Callable[[], datetime]:
+    """A clock that holds each thread's first reading until all have read it, so that
+    every racer loads the same aggregate version before anyone writes."""
+    barrier = threading.Barrier(parties, timeout=10)
+    seen: set[int] = set()
+    lock = threading.Lock()
+
+    def now() -> datetime:
+        me = threading.get_ident()
+        with lock:
+            first = me not in seen
+            seen.add(me)
+        if first:
+            barrier.wait()
+        return datetime.now(UTC)
+
+    return now
+
+
+def _race(crm: CRM, commands: list[object]) -> list[object]:
+    outcomes: list[object] = [None] * len(commands)
+
+    def run(index: int) -> None:
+        try:
+            outcomes[index] = crm.execute(commands[index], actor=MANAGER)  # type: ignore[arg-type]
+        except Exception as error:
+            outcomes[index] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(commands))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes
+
+
+class TestConcurrency:
+    def test_two_racers_without_retries_one_wins_one_conflicts_nothing_lost(
+        self, store_url: str
+    ) -> None:
+        with CRM.open(store_url) as setup:
+            customer_id = register(setup)
+        with CRM.open(store_url, clock=_racing_clock(2), max_attempts=1) as crm:
+            outcomes = _race(
+                crm,
+                [AwardLoyaltyPoints(customer_id=customer_id, points=p) for p in (10, 20)],
+            )
+            events = crm.events(customer_id)
+
+        conflicts = [o for o in outcomes if isinstance(o, ConcurrencyConflict)]
+        applied = [o for o in outcomes if not isinstance(o, Exception)]
+        assert (len(applied), len(conflicts)) == (1, 1), outcomes
+        assert [e.version for e in events] == [1, 2]
+        assert conflicts[0].aggregate_ids == (customer_id,)
+
+    def test_two_racers_with_retries_are_both_applied_in_sequence(self, store_url: str) -> None:
+        with CRM.open(store_url) as setup:
+            customer_id = register(setup)
+        with CRM.open(store_url, clock=_racing_clock(2)) as crm:
+            outcomes = _race(
+                crm,
+                [AwardLoyaltyPoints(customer_id=customer_id, points=p) for p in (10, 20)],
+            )
+            events = crm.events(customer_id)
+            customer = crm.load(Customer, customer_id)
+
+        assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+        assert [e.version for e in events] == [1, 2, 3]
+        earned = [e for e in events if isinstance(e, LoyaltyPointsEarned)]
+        assert sorted(e.points for e in earned) == [10, 20]
+        assert [e.balance_after for e in earned][-1] == customer.loyalty_points == 30
+
+    def test_racing_registrations_of_one_external_ref_make_one_customer(
+        self, store_url: str
+    ) -> None:
+        with CRM.open(store_url, clock=_racing_clock(2)) as crm:
+            outcomes = _race(
+                crm,
+                [
+                    RegisterCustomer(kind="company", name=name, external_ref="ERP-42")
+                    for name in ("First", "Second")
+                ],
+            )
+            count = crm.store.count_events()
+
+        errors = [o for o in outcomes if isinstance(o, RuleViolation)]
+        assert len(errors) == 1, outcomes
+        assert (errors[0].rule, errors[0].field) == ("external_ref_unique", "external_ref")
+        assert count == 2  # one CustomerRegistered + its external_ref claim
+
+
+class TestLogs:
+    def test_each_command_logs_one_event_without_personal_data(self, crm: CRM) -> None:
+        with capture_logs() as logs:
+            customer_id = register(crm, name="Zhang San", email="zhang.san@example.com")
+            with pytest.raises(RuleViolation):
+                register(crm, name="Zhang San", birthday="2099-01-01")
+
+        assert [entry["outcome"] for entry in logs] == ["applied", "rejected"]
+        assert logs[0]["command"] == "RegisterCustomer"
+        assert logs[0]["aggregate_id"] == str(customer_id)
+        assert logs[0]["actor_id"] == REP.id
+        assert logs[1]["rule"] == "birthday_not_in_future"
+        assert all("duration_ms" in entry for entry in logs)
+        flat = repr(logs)
+        assert "Zhang" not in flat and "zhang.san" not in flat
+
+
+def test_memory_stores_are_private_to_each_crm() -> None:
+    with CRM.open("memory://") as first, CRM.open("memory://") as second:
+        register(first)
+        assert first.store.count_events() == 1
+        assert second.store.count_events() == 0
