@@ -92,7 +92,7 @@ class CRM:
         log = self._log.bind(command=type(command).__name__, actor_id=actor.id)
         try:
             # Re-validate: a model built with model_construct() skips validation.
-            command = type(command).model_validate(command.model_dump())
+            command = type(command).model_validate(command.model_dump(exclude_unset=True))
             authorise(actor, command)
             result, attempts = self._execute(command, actor)
         except CRMError as error:

@@ -36,6 +36,6 @@ def satisfaction_level(gap: Fraction | Decimal) -> SatisfactionLevel:
     value = Fraction(gap)
     if value <= DISSATISFIED_AT_OR_BELOW:
         return SatisfactionLevel.DISSATISFIED
-    if value > DELIGHTED_AT_OR_ABOVE:
+    if value >= DELIGHTED_AT_OR_ABOVE:
         return SatisfactionLevel.DELIGHTED
     return SatisfactionLevel.SATISFIED

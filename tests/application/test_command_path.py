@@ -12,7 +12,7 @@ import pytest
 from freezegun import freeze_time
 from structlog.testing import capture_logs
 
-from application import CRM, ConcurrencyConflict, RuleViolation
+from application import CRM, ConcurrencyConflict, RuleViolation, ValidationError
 from application.commands import (
     AwardLoyaltyPoints,
     Money,
@@ -216,3 +216,15 @@ def test_memory_stores_are_private_to_each_crm() -> None:
         register(first)
         assert first.store.count_events() == 1
         assert second.store.count_events() == 0
+
+
+def test_a_command_built_without_validation_is_validated_by_execute(crm: CRM) -> None:
+    customer_id = register(crm)
+    count = crm.store.count_events()
+    unchecked = AwardLoyaltyPoints.model_construct(customer_id=customer_id, points=-5)
+
+    with pytest.raises(ValidationError) as caught:
+        crm.execute(unchecked, actor=MANAGER)
+
+    assert caught.value.errors()[0]["loc"] == ("points",)
+    assert crm.store.count_events() == count
