@@ -6,10 +6,10 @@ from datetime import date
 from typing import Annotated, ClassVar
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from application.commands.base import Command, Instant
-from domain.events.customer import Attributes, DimensionScore
+from domain.events.customer import Attributes, DimensionScore, one_score_per_dimension
 from domain.values import Address, Code, Email, LongText, Name, Phone, ShortText
 from domain.vocabulary import (
     ContactChannel,
@@ -138,6 +138,8 @@ class RecordSatisfactionSurvey(CustomerCommand):
     nps: int | None = Field(default=None, strict=True, ge=0, le=10)
     comment: LongText | None = None
     survey_id: UUID | None = None
+
+    _one_score_per_dimension = field_validator("scores")(one_score_per_dimension)
 
 
 __all__ = [

@@ -22,7 +22,9 @@ E = TypeVar("E", bound=DomainEvent)
 Handler = Callable[[Any, Any], None]
 
 
-def applies(event_type: type[DomainEvent]) -> Callable[[Callable[[Any, E], None]], Callable[[Any, E], None]]:
+def applies(
+    event_type: type[DomainEvent],
+) -> Callable[[Callable[[Any, E], None]], Callable[[Any, E], None]]:
     """Mark a method as the one that folds ``event_type`` into the aggregate's state."""
 
     def mark(method: Callable[[Any, E], None]) -> Callable[[Any, E], None]:

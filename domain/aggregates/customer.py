@@ -42,7 +42,6 @@ from domain.vocabulary import (
     RelationshipTier,
 )
 
-
 # Profile fields that are never None: clearing them means emptying them.
 CLEARED_VALUES: dict[str, Any] = {"contact": ContactPoints(), "attributes": {}}
 
@@ -69,7 +68,7 @@ class Customer(Aggregate):
         self.disqualified_reason: str | None = None
         self.follow_ups: dict[UUID, FollowUp] = {}
         self.contacts = 0
-        self.surveys = 0
+        self.survey_ids: set[UUID] = set()
 
     @property
     def is_disqualified(self) -> bool:
@@ -166,7 +165,9 @@ class Customer(Aggregate):
         check_plausible(due_at.date(), field="due_at")
         if follow_up_id in self.follow_ups:
             raise RuleViolation(
-                "follow_up_id_unique", f"follow-up {follow_up_id} already exists", field="follow_up_id"
+                "follow_up_id_unique",
+                f"follow-up {follow_up_id} already exists",
+                field="follow_up_id",
             )
         if due_at < self._business_time(context):
             raise RuleViolation(
@@ -279,9 +280,7 @@ class Customer(Aggregate):
 
     def requalify(self, context: CommandContext, *, reason: str | None = None) -> None:
         if not self.is_disqualified:
-            raise RuleViolation(
-                "requalify_only_disqualified", "the customer is not disqualified"
-            )
+            raise RuleViolation("requalify_only_disqualified", "the customer is not disqualified")
         self._record(CustomerRequalified, context, reason=reason)
 
     def record_satisfaction_survey(
@@ -294,7 +293,13 @@ class Customer(Aggregate):
         comment: str | None = None,
     ) -> None:
         if not scores:
-            raise RuleViolation("survey_scored", "a survey needs at least one score", field="scores")
+            raise RuleViolation(
+                "survey_scored", "a survey needs at least one score", field="scores"
+            )
+        if survey_id in self.survey_ids:
+            raise RuleViolation(
+                "survey_id_unique", f"survey {survey_id} is already recorded", field="survey_id"
+            )
         gap = exact_gap([(s.expected, s.perceived) for s in scores])
         self._record(
             SatisfactionSurveyed,
@@ -319,7 +324,9 @@ class Customer(Aggregate):
         follow_up = self.follow_ups.get(follow_up_id)
         if follow_up is None:
             raise RuleViolation(
-                "follow_up_exists", f"no follow-up {follow_up_id} was scheduled", field="follow_up_id"
+                "follow_up_exists",
+                f"no follow-up {follow_up_id} was scheduled",
+                field="follow_up_id",
             )
         if follow_up.status is not FollowUpStatus.SCHEDULED:
             raise RuleViolation(
@@ -332,7 +339,9 @@ class Customer(Aggregate):
     @staticmethod
     def _check_points(points: int) -> None:
         if points <= 0:
-            raise RuleViolation("loyalty_points_positive", "points must be above zero", field="points")
+            raise RuleViolation(
+                "loyalty_points_positive", "points must be above zero", field="points"
+            )
 
     # ---- state --------------------------------------------------------------------
 
@@ -344,7 +353,7 @@ class Customer(Aggregate):
 
     @applies(CustomerProfileUpdated)
     def _profile_updated(self, event: CustomerProfileUpdated) -> None:
-        changed = {name: getattr(event, name) for name in event.changed_fields}
+        changed: dict[str, Any] = {name: getattr(event, name) for name in event.changed_fields}
         for name, empty in CLEARED_VALUES.items():
             if name in changed and changed[name] is None:
                 changed[name] = empty
@@ -400,10 +409,12 @@ class Customer(Aggregate):
 
     @applies(SatisfactionSurveyed)
     def _surveyed(self, event: SatisfactionSurveyed) -> None:
-        self.surveys += 1
+        self.survey_ids.add(event.survey_id)
 
 
 def _check_birthday(birthday: date, context: CommandContext) -> None:
     check_plausible(birthday, field="birthday")
     if birthday > context.business_time.date():
-        raise RuleViolation("birthday_not_in_future", "a birthday cannot be in the future", field="birthday")
+        raise RuleViolation(
+            "birthday_not_in_future", "a birthday cannot be in the future", field="birthday"
+        )

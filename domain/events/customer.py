@@ -170,6 +170,16 @@ class DimensionScore(ValueObject):
     perceived: Score
 
 
+def one_score_per_dimension(
+    cls: type, scores: tuple[DimensionScore, ...]
+) -> tuple[DimensionScore, ...]:
+    """A survey scores each dimension at most once (checked on commands and on events)."""
+    dimensions = [score.dimension for score in scores]
+    if len(set(dimensions)) != len(dimensions):
+        raise ValueError("each dimension may be scored once per survey")
+    return scores
+
+
 class SatisfactionSurveyed(CustomerEvent):
     survey_id: UUID
     scores: tuple[DimensionScore, ...] = Field(min_length=1, max_length=7)
@@ -178,12 +188,4 @@ class SatisfactionSurveyed(CustomerEvent):
     level: SatisfactionLevel
     comment: LongText | None = None
 
-    @field_validator("scores")
-    @classmethod
-    def _one_score_per_dimension(
-        cls, scores: tuple[DimensionScore, ...]
-    ) -> tuple[DimensionScore, ...]:
-        dims = [s.dimension for s in scores]
-        if len(set(dims)) != len(dims):
-            raise ValueError("each dimension may be scored once per survey")
-        return scores
+    _one_score_per_dimension = field_validator("scores")(one_score_per_dimension)

@@ -1204,6 +1204,25 @@ class TestRecordSatisfactionSurvey:
             lambda c: c.record_satisfaction_survey(context(), survey_id=new_id(), scores=())
         ).then_rejected("survey_scored", field="scores")
 
+    def test_recording_the_same_survey_twice_is_rejected(self) -> None:
+        cid, survey_id = new_id(), new_id()
+        scores = (score(D.OVERALL, 6, 7),)
+        given(
+            Customer,
+            registered(cid),
+            event(
+                SatisfactionSurveyed,
+                cid,
+                2,
+                survey_id=survey_id,
+                scores=scores,
+                gap=Decimal("1.00"),
+                level=SatisfactionLevel.DELIGHTED,
+            ),
+        ).when(
+            lambda c: c.record_satisfaction_survey(context(), survey_id=survey_id, scores=scores)
+        ).then_rejected("survey_id_unique", field="survey_id")
+
     def test_a_dimension_scored_twice_is_refused_and_nothing_is_recorded(self) -> None:
         cid = new_id()
         customer = Customer.replay([registered(cid)])
