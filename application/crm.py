@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import structlog
 
@@ -119,9 +119,16 @@ class CRM:
         handler = _handlers.HANDLERS.get(type(command))
         if handler is None:
             raise PermissionDenied(actor.id, command.type_name(), "no handler for this command")
-        earlier = self._earlier_result(command)
-        if earlier is not None:
-            return earlier, 0
+        if command.command_id is None:
+            # Every execution gets a key, so that a write whose commit succeeded but whose
+            # acknowledgement was lost (the driver retries, the retry collides) is
+            # recognised as done and not applied a second time.
+            command = command.model_copy(update={"command_id": f"auto-{uuid4().hex}"})
+        else:
+            earlier = self._earlier_result(command)
+            if earlier is not None:
+                return earlier, 0
+        assert command.command_id is not None  # noqa: S101 (narrowing for mypy)
         touched: list[UUID] = []
         for attempt in range(1, self._max_attempts + 1):
             context = CommandContext(
@@ -140,8 +147,7 @@ class CRM:
                 command_id=command.command_id,
             )
             to_store = uow.all_events()
-            if command.command_id is not None:
-                to_store.append(self._command_record(command.command_id, command, context, result))
+            to_store.append(self._command_record(command.command_id, command, context, result))
             try:
                 self.store.append(to_store)
             except AppendConflict:

@@ -97,10 +97,34 @@ class TestIdempotency:
         assert (caught.value.rule, caught.value.field) == ("command_id_unique", "command_id")
         assert crm.store.count_events() == count
 
-    def test_a_command_without_id_is_recorded_each_time(self, crm: CRM) -> None:
+    def test_a_command_without_id_is_recorded_each_time_under_its_own_key(self, crm: CRM) -> None:
         first = crm.execute(RegisterCustomer(kind="company", name="Acme"), actor=REP)
         second = crm.execute(RegisterCustomer(kind="company", name="Acme"), actor=REP)
         assert first.aggregate_id != second.aggregate_id
+        assert first.command_id is not None and first.command_id.startswith("auto-")
+        assert first.events[0].command_id == first.command_id != second.command_id
+
+    def test_a_write_whose_acknowledgement_was_lost_is_not_applied_twice(self, crm: CRM) -> None:
+        """The driver may retry an insert that had in fact committed; the retry collides,
+        and the command must be recognised as done rather than re-applied."""
+        customer_id = register(crm)
+        original_append = crm.store.append
+        calls = 0
+
+        def append_then_lose_the_ack(events: list[object]) -> list[int]:
+            nonlocal calls
+            calls += 1
+            positions = original_append(events)  # type: ignore[arg-type]
+            if calls == 1:
+                original_append(events)  # type: ignore[arg-type]  # the retry: collides
+            return positions
+
+        crm.store.append = append_then_lose_the_ack  # type: ignore[method-assign]
+        result = crm.execute(AwardLoyaltyPoints(customer_id=customer_id, points=10), actor=MANAGER)
+
+        assert crm.load(Customer, customer_id).loyalty_points == 10
+        assert [e.version for e in crm.events(customer_id)] == [1, 2]
+        assert result.version == 2
 
 
 def _racing_clock(parties: int) -> Callable[[], datetime]:
@@ -191,7 +215,7 @@ class TestConcurrency:
         errors = [o for o in outcomes if isinstance(o, RuleViolation)]
         assert len(errors) == 1, outcomes
         assert (errors[0].rule, errors[0].field) == ("external_ref_unique", "external_ref")
-        assert count == 2  # one CustomerRegistered + its external_ref claim
+        assert count == 3  # one CustomerRegistered, its external_ref claim, its command record
 
 
 class TestLogs:
@@ -214,7 +238,7 @@ class TestLogs:
 def test_memory_stores_are_private_to_each_crm() -> None:
     with CRM.open("memory://") as first, CRM.open("memory://") as second:
         register(first)
-        assert first.store.count_events() == 1
+        assert first.store.count_events() == 2  # the event and its command record
         assert second.store.count_events() == 0
 
 
