@@ -20,6 +20,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
+import domain.events  # noqa: F401 - importing the package registers every event type
 from domain.events.base import DomainEvent, event_class
 
 CLASS_VERSION_KEY = "class_version"

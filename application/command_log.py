@@ -10,36 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import ClassVar
 from uuid import UUID, uuid5
 
-from pydantic import BaseModel, ConfigDict
-
 from application.commands.base import Command
-from domain.events.base import DomainEvent
+from domain.events.command_log import CommandRecorded, EventRef
+
+__all__ = [
+    "CommandRecorded",
+    "EventRef",
+    "command_stream_id",
+    "derived_id",
+    "fingerprint",
+]
 
 COMMANDS_NAMESPACE = UUID("6d1c3b9e-2b7c-4f4e-8a55-0f7d1f0a9c21")
 NEW_IDS_NAMESPACE = UUID("a9a4f6d2-51f3-4b0e-9a8e-2c1b6f0e7d34")
-
-
-class EventRef(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    aggregate_id: UUID
-    version: int
-
-
-class CommandRecorded(DomainEvent):
-    """Bookkeeping, not a business fact: projections ignore it. It holds no payload of the
-    command, only a fingerprint, so it never stores personal data twice."""
-
-    bookkeeping: ClassVar[bool] = True
-
-    command_type: str
-    fingerprint: str
-    result_aggregate_id: UUID
-    result_version: int
-    events: tuple[EventRef, ...]
 
 
 def command_stream_id(command_id: str) -> UUID:

@@ -20,6 +20,7 @@ from application.commands.base import Command
 from application.errors import ConcurrencyConflict, NotFound, PermissionDenied
 from application.permissions import authorise
 from application.result import CommandResult
+from application.settings import Settings
 from application.unit_of_work import UnitOfWork
 from domain.aggregates.base import Aggregate
 from domain.context import CommandContext
@@ -28,8 +29,6 @@ from domain.events.base import DomainEvent
 
 A = TypeVar("A", bound=Aggregate)
 Clock = Callable[[], datetime]
-
-DEFAULT_MAX_ATTEMPTS = 5
 
 
 def utc_now() -> datetime:
@@ -44,13 +43,11 @@ class CRM:
         store: EventStore,
         *,
         clock: Clock = utc_now,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        settings: Settings | None = None,
     ) -> None:
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
         self.store = store
+        self.settings = settings or Settings()
         self._clock = clock
-        self._max_attempts = max_attempts
         self._log = structlog.get_logger("crm").bind(store=store.location.kind)
 
     @classmethod
@@ -59,11 +56,15 @@ class CRM:
         url: str,
         *,
         clock: Clock = utc_now,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        settings: Settings | None = None,
+        max_attempts: int | None = None,
         pool_size: int = 5,
     ) -> Self:
         """``memory://``, ``sqlite:///path/crm.db`` or ``postgresql://user@host:port/db?schema=s``."""
-        return cls(EventStore(url, pool_size=pool_size), clock=clock, max_attempts=max_attempts)
+        settings = settings or Settings()
+        if max_attempts is not None:
+            settings = settings.model_copy(update={"max_attempts": max_attempts})
+        return cls(EventStore(url, pool_size=pool_size), clock=clock, settings=settings)
 
     def __enter__(self) -> Self:
         return self
@@ -130,14 +131,15 @@ class CRM:
                 return earlier, 0
         assert command.command_id is not None  # noqa: S101 (narrowing for mypy)
         touched: list[UUID] = []
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, self.settings.max_attempts + 1):
             context = CommandContext(
                 actor_id=actor.id,
                 now=self._clock(),
                 command_id=command.command_id,
                 occurred_at=command.occurred_at,
+                actor_roles=frozenset(role.value for role in actor.roles),
             )
-            uow = UnitOfWork(self.store, context)
+            uow = UnitOfWork(self.store, context, self.settings)
             aggregate = handler(uow, command, context)
             business = uow.business_events()
             result = CommandResult(
@@ -159,7 +161,7 @@ class CRM:
                 time.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311 (jitter, not crypto)
                 continue
             return result, attempt
-        raise ConcurrencyConflict(command.type_name(), touched, self._max_attempts)
+        raise ConcurrencyConflict(command.type_name(), touched, self.settings.max_attempts)
 
     @staticmethod
     def _command_record(

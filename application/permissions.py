@@ -35,6 +35,18 @@ from application.commands.opportunity import (
     ReopenOpportunity,
     WinOpportunity,
 )
+from application.commands.order import (
+    ApproveOrderStep,
+    CancelOrder,
+    ChangeOrderLines,
+    DraftOrder,
+    FulfillOrder,
+    ImportOrder,
+    RecordOrderPayment,
+    RejectOrder,
+    ReviseOrder,
+    SubmitOrderForApproval,
+)
 from application.errors import PermissionDenied
 
 R = Role
@@ -44,6 +56,9 @@ CUSTOMER_FACING = frozenset(
 MANAGERS = frozenset({R.SALES_MANAGER, R.SERVICE_MANAGER, R.DIRECTOR})
 SALES = frozenset({R.SALES_REP, R.SALES_MANAGER, R.DIRECTOR})
 SALES_MANAGERS = frozenset({R.SALES_MANAGER, R.DIRECTOR})
+APPROVERS = frozenset({R.SALES_MANAGER, R.FINANCE, R.DIRECTOR})
+FULFILMENT = frozenset({R.SALES_REP, R.SALES_MANAGER, R.DIRECTOR, R.SERVICE_MANAGER})
+ADMIN_ONLY: frozenset[Role] = frozenset()
 
 PERMISSIONS: dict[type[_base.Command], frozenset[Role]] = {
     RegisterCustomer: CUSTOMER_FACING,
@@ -68,6 +83,16 @@ PERMISSIONS: dict[type[_base.Command], frozenset[Role]] = {
     WinOpportunity: SALES,
     LoseOpportunity: SALES,
     ReopenOpportunity: SALES_MANAGERS,
+    DraftOrder: SALES,
+    ChangeOrderLines: SALES,
+    SubmitOrderForApproval: SALES,
+    ApproveOrderStep: APPROVERS,
+    RejectOrder: APPROVERS,
+    ReviseOrder: SALES,
+    FulfillOrder: FULFILMENT,
+    RecordOrderPayment: frozenset({R.FINANCE}),
+    CancelOrder: SALES_MANAGERS | {R.FINANCE},
+    ImportOrder: ADMIN_ONLY,
 }
 
 

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from adapters.event_store import EventStore
 from application.errors import NotFound
+from application.settings import Settings
 from domain.aggregates.base import Aggregate
 from domain.context import CommandContext
 from domain.errors import RuleViolation
@@ -17,9 +18,10 @@ A = TypeVar("A", bound=Aggregate)
 
 
 class UnitOfWork:
-    def __init__(self, store: EventStore, context: CommandContext) -> None:
+    def __init__(self, store: EventStore, context: CommandContext, settings: Settings) -> None:
         self._store = store
         self._context = context
+        self.settings = settings
         self._aggregates: dict[UUID, Aggregate] = {}
         self._claims: list[UniqueValueClaimed] = []
 

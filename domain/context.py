@@ -20,6 +20,9 @@ class CommandContext:
     now: datetime
     command_id: str | None = None
     occurred_at: datetime | None = None
+    # The actor's roles, for rules that depend on who acts (separation of duties in
+    # approvals), as opposed to who may act at all (the application's permission matrix).
+    actor_roles: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "now", ensure_utc(self.now))

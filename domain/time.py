@@ -14,7 +14,17 @@ def ensure_utc(moment: datetime) -> datetime:
     """Reject naive datetimes instead of guessing their zone: a guess silently shifts history."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("datetime must be timezone-aware (naive datetimes are ambiguous)")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"datetime {moment.isoformat()} is out of range") from None
+
+
+def plausible_date(day: date) -> date:
+    """For pydantic fields: the same range as ``check_plausible``, as a validation error."""
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValueError(f"must be between {EARLIEST_DATE} and {LATEST_DATE}")
+    return day
 
 
 def check_plausible(day: date, *, field: str) -> date:

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.time import plausible_date
 
 # ISO 4217 active codes with their minor units (number of decimal places).
 CURRENCY_MINOR_UNITS: dict[str, int] = {
@@ -103,6 +106,7 @@ Amount = Annotated[
     Field(allow_inf_nan=False, max_digits=20, decimal_places=6),
     AfterValidator(_check_amount),
 ]
+PlausibleDate = Annotated[date, AfterValidator(plausible_date)]
 Percentage = Annotated[
     Decimal, Field(ge=0, le=100, allow_inf_nan=False, max_digits=9, decimal_places=4)
 ]
@@ -132,12 +136,17 @@ def round_to_minor_unit(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(exponent, rounding=ROUND_HALF_UP)
 
 
+PostalCode = Annotated[str, _strict(20), AfterValidator(_reject_control_characters)]
+
+
 class Address(ValueObject):
     line1: Name
     line2: Name | None = None
     city: ShortText | None = None
     region: ShortText | None = None
-    postal_code: Annotated[str, _strict(20)] | None = None
+    postal_code: Annotated[str, _strict(20), AfterValidator(_reject_control_characters)] | None = (
+        None
+    )
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
 
 

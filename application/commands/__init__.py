@@ -29,21 +29,43 @@ from application.commands.opportunity import (
     ReopenOpportunity,
     WinOpportunity,
 )
+from application.commands.order import (
+    ApproveOrderStep,
+    CancelOrder,
+    ChangeOrderLines,
+    DraftOrder,
+    FulfillOrder,
+    ImportOrder,
+    OrderCommand,
+    RecordOrderPayment,
+    RejectOrder,
+    ReviseOrder,
+    SubmitOrderForApproval,
+)
+from domain.approval import ApprovalNode
 from domain.events.customer import DimensionScore
+from domain.events.order import OrderLine
 from domain.lines import PricedLine
 from domain.values import Address, Money
 
 __all__ = [
     "Address",
+    "ApprovalNode",
+    "ApproveOrderStep",
     "AwardLoyaltyPoints",
+    "CancelOrder",
     "ChangeOpportunityStage",
+    "ChangeOrderLines",
     "ChangeRelationshipTier",
     "Command",
     "CompleteFollowUp",
     "CustomerCommand",
     "DimensionScore",
     "DisqualifyCustomer",
+    "DraftOrder",
     "EvaluateOpportunity",
+    "FulfillOrder",
+    "ImportOrder",
     "JoinMembership",
     "LeaveMembership",
     "LoseOpportunity",
@@ -51,16 +73,22 @@ __all__ = [
     "Money",
     "OpenOpportunity",
     "OpportunityCommand",
+    "OrderCommand",
+    "OrderLine",
     "PricedLine",
     "QuoteOpportunity",
     "RecordContact",
+    "RecordOrderPayment",
     "RecordReferral",
     "RecordSatisfactionSurvey",
     "RedeemLoyaltyPoints",
     "RegisterCustomer",
+    "RejectOrder",
     "ReopenOpportunity",
     "RequalifyCustomer",
+    "ReviseOrder",
     "ScheduleFollowUp",
+    "SubmitOrderForApproval",
     "UpdateCustomerProfile",
     "WinOpportunity",
 ]

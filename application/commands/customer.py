@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, ClassVar
 from uuid import UUID
 
@@ -10,7 +9,7 @@ from pydantic import Field, field_validator
 
 from application.commands.base import Command, Instant
 from domain.events.customer import Attributes, DimensionScore, one_score_per_dimension
-from domain.values import Address, Code, Email, LongText, Name, Phone, ShortText
+from domain.values import Address, Code, Email, LongText, Name, Phone, PlausibleDate, ShortText
 from domain.vocabulary import (
     ContactChannel,
     ContactDirection,
@@ -37,7 +36,7 @@ class RegisterCustomer(Command):
     phone: Phone | None = None
     email: Email | None = None
     address: Address | None = None
-    birthday: date | None = None
+    birthday: PlausibleDate | None = None
     industry: ShortText | None = None
     size: ShortText | None = None
     region: ShortText | None = None
@@ -58,7 +57,7 @@ class UpdateCustomerProfile(CustomerCommand):
     phone: Phone | None = None
     email: Email | None = None
     address: Address | None = None
-    birthday: date | None = None
+    birthday: PlausibleDate | None = None
     industry: ShortText | None = None
     size: ShortText | None = None
     region: ShortText | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import ClassVar
 from uuid import UUID
 
@@ -10,7 +9,7 @@ from pydantic import Field
 
 from application.commands.base import Command
 from domain.lines import PricedLine
-from domain.values import Code, LongText, Money, Name, Percentage, ShortText
+from domain.values import Code, LongText, Money, Name, Percentage, PlausibleDate, ShortText
 from domain.vocabulary import OpportunityStage, Priority
 
 
@@ -25,7 +24,7 @@ class OpenOpportunity(Command):
     title: Name
     estimated_value: Money
     source: ShortText | None = None
-    expected_close: date | None = None
+    expected_close: PlausibleDate | None = None
     owner_id: ShortText | None = None
 
 
@@ -43,7 +42,7 @@ class ChangeOpportunityStage(OpportunityCommand):
 class QuoteOpportunity(OpportunityCommand):
     quote_number: Code
     lines: tuple[PricedLine, ...] = Field(min_length=1, max_length=500)
-    valid_until: date
+    valid_until: PlausibleDate
 
 
 class WinOpportunity(OpportunityCommand):

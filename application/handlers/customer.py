@@ -26,6 +26,7 @@ from application.commands.customer import (
 from application.handlers.registry import handles
 from application.unit_of_work import UnitOfWork
 from domain.aggregates.customer import Customer
+from domain.aggregates.opportunity import Opportunity, check_opportunity_of_customer
 from domain.context import CommandContext
 from domain.events.customer import CustomerProfile
 from domain.values import ContactPoints
@@ -81,6 +82,9 @@ def update_customer_profile(
 @handles(RecordContact)
 def record_contact(uow: UnitOfWork, command: RecordContact, context: CommandContext) -> Customer:
     customer = uow.get(Customer, command.customer_id, field="customer_id")
+    if command.opportunity_id is not None:
+        opportunity = uow.get(Opportunity, command.opportunity_id, field="opportunity_id")
+        check_opportunity_of_customer(opportunity, customer)
     customer.record_contact(
         context,
         channel=command.channel,

@@ -18,6 +18,7 @@ from application.handlers.registry import handles
 from application.unit_of_work import UnitOfWork
 from domain.aggregates.customer import Customer
 from domain.aggregates.opportunity import Opportunity
+from domain.aggregates.order import Order, check_order_for_win
 from domain.context import CommandContext
 
 
@@ -82,7 +83,12 @@ def win_opportunity(
     uow: UnitOfWork, command: WinOpportunity, context: CommandContext
 ) -> Opportunity:
     opportunity = uow.get(Opportunity, command.opportunity_id, field="opportunity_id")
-    opportunity.win(context, order_id=command.order_id, won_value=command.won_value)
+    won_value = command.won_value
+    if command.order_id is not None:
+        order = uow.get(Order, command.order_id, field="order_id")
+        check_order_for_win(order, opportunity)
+        won_value = won_value or order.total
+    opportunity.win(context, order_id=command.order_id, won_value=won_value)
     return opportunity
 
 

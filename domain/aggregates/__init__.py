@@ -3,5 +3,6 @@
 from domain.aggregates.base import Aggregate
 from domain.aggregates.customer import Customer
 from domain.aggregates.opportunity import Opportunity
+from domain.aggregates.order import Order
 
-__all__ = ["Aggregate", "Customer", "Opportunity"]
+__all__ = ["Aggregate", "Customer", "Opportunity", "Order"]

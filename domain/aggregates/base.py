@@ -37,7 +37,8 @@ def applies(
 class Aggregate:
     """Consistency boundary: every rule that needs only this aggregate's history is checked here."""
 
-    starts_with: ClassVar[type[DomainEvent]]
+    # The event type(s) a stream of this kind can begin with.
+    starts_with: ClassVar[type[DomainEvent] | tuple[type[DomainEvent], ...]]
     kind: ClassVar[str]
     _handlers: ClassVar[dict[type[DomainEvent], Handler]]
 
@@ -70,8 +71,8 @@ class Aggregate:
             raise ValueError(f"cannot replay a {cls.kind} from no events")
         if not isinstance(first, cls.starts_with):
             raise ValueError(
-                f"stream {first.aggregate_id} starts with {type(first).__name__}, "
-                f"not {cls.starts_with.__name__}: it is not a {cls.kind}"
+                f"stream {first.aggregate_id} starts with {type(first).__name__}: "
+                f"it is not a {cls.kind}"
             )
         aggregate = cls(first.aggregate_id)
         aggregate._apply(first)

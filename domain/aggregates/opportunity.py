@@ -254,3 +254,13 @@ class Opportunity(Aggregate):
     def _reopened(self, event: OpportunityReopened) -> None:
         self.stage = event.to_stage
         self.stage_before_loss = None
+
+
+def check_opportunity_of_customer(opportunity: Opportunity, customer: Customer) -> None:
+    """Facts about an opportunity belong in its own customer's history, nobody else's."""
+    if opportunity.customer_id != customer.id:
+        raise RuleViolation(
+            "opportunity_of_same_customer",
+            f"opportunity {opportunity.id} belongs to another customer",
+            field="opportunity_id",
+        )

@@ -1,6 +1,7 @@
 """Every domain event type, importable from one place (importing registers them)."""
 
 from domain.events.base import EVENT_TYPES, DomainEvent, event_class
+from domain.events.command_log import CommandRecorded, EventRef
 from domain.events.customer import (
     CustomerContacted,
     CustomerDisqualified,
@@ -31,10 +32,28 @@ from domain.events.opportunity import (
     OpportunityStageChanged,
     OpportunityWon,
 )
+from domain.events.order import (
+    OrderApprovalStepApproved,
+    OrderApproved,
+    OrderCancelled,
+    OrderDrafted,
+    OrderEvent,
+    OrderFulfilled,
+    OrderImported,
+    OrderLine,
+    OrderLinesChanged,
+    OrderPaid,
+    OrderRejected,
+    OrderRevised,
+    OrderStatus,
+    OrderSubmittedForApproval,
+    OrderType,
+)
 from domain.events.reservations import UniqueValueClaimed, reservation_id
 
 __all__ = [
     "EVENT_TYPES",
+    "CommandRecorded",
     "CustomerContacted",
     "CustomerDisqualified",
     "CustomerEvent",
@@ -45,6 +64,7 @@ __all__ = [
     "CustomerRequalified",
     "DimensionScore",
     "DomainEvent",
+    "EventRef",
     "FollowUpCompleted",
     "FollowUpMissed",
     "FollowUpScheduled",
@@ -60,6 +80,21 @@ __all__ = [
     "OpportunityReopened",
     "OpportunityStageChanged",
     "OpportunityWon",
+    "OrderApprovalStepApproved",
+    "OrderApproved",
+    "OrderCancelled",
+    "OrderDrafted",
+    "OrderEvent",
+    "OrderFulfilled",
+    "OrderImported",
+    "OrderLine",
+    "OrderLinesChanged",
+    "OrderPaid",
+    "OrderRejected",
+    "OrderRevised",
+    "OrderStatus",
+    "OrderSubmittedForApproval",
+    "OrderType",
     "RelationshipTierChanged",
     "SatisfactionSurveyed",
     "UniqueValueClaimed",

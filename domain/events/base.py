@@ -30,6 +30,9 @@ class DomainEvent(BaseModel):
 
     class_version: ClassVar[int] = 1
     abstract: ClassVar[bool] = True
+    # Bookkeeping records (command log, unique-value claims) are not business facts:
+    # projections and business queries skip them.
+    bookkeeping: ClassVar[bool] = False
 
     aggregate_id: UUID
     version: int = Field(ge=1)

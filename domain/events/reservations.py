@@ -8,6 +8,7 @@ transaction, so no race can create a duplicate.
 
 from __future__ import annotations
 
+from typing import ClassVar
 from uuid import UUID, uuid5
 
 from domain.events.base import DomainEvent
@@ -17,6 +18,8 @@ RESERVATIONS_NAMESPACE = UUID("0f6a5a3e-7f52-4a53-9d3c-3bd0c54b8a51")
 
 
 class UniqueValueClaimed(DomainEvent):
+    bookkeeping: ClassVar[bool] = True
+
     scope: Code
     value: ShortText
     owner_id: UUID
