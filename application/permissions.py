@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from application.actor import Actor, Role
 from application.commands import base as _base
+from application.commands.complaint import (
+    AssessComplaint,
+    AssignComplaint,
+    CloseComplaint,
+    EscalateComplaint,
+    FileComplaint,
+    RecordComplaintFollowUp,
+    ReopenComplaint,
+    ResolveComplaint,
+)
 from application.commands.customer import (
     AwardLoyaltyPoints,
     ChangeRelationshipTier,
@@ -59,6 +69,7 @@ SALES_MANAGERS = frozenset({R.SALES_MANAGER, R.DIRECTOR})
 APPROVERS = frozenset({R.SALES_MANAGER, R.FINANCE, R.DIRECTOR})
 FULFILMENT = frozenset({R.SALES_REP, R.SALES_MANAGER, R.DIRECTOR, R.SERVICE_MANAGER})
 ADMIN_ONLY: frozenset[Role] = frozenset()
+SERVICE = frozenset({R.SERVICE_AGENT, R.SERVICE_MANAGER})
 
 PERMISSIONS: dict[type[_base.Command], frozenset[Role]] = {
     RegisterCustomer: CUSTOMER_FACING,
@@ -93,6 +104,14 @@ PERMISSIONS: dict[type[_base.Command], frozenset[Role]] = {
     RecordOrderPayment: frozenset({R.FINANCE}),
     CancelOrder: SALES_MANAGERS | {R.FINANCE},
     ImportOrder: ADMIN_ONLY,
+    FileComplaint: CUSTOMER_FACING,
+    AssessComplaint: SERVICE,
+    AssignComplaint: frozenset({R.SERVICE_MANAGER, R.DIRECTOR}),
+    ResolveComplaint: SERVICE,
+    RecordComplaintFollowUp: SERVICE,
+    CloseComplaint: SERVICE,
+    ReopenComplaint: SERVICE,
+    EscalateComplaint: CUSTOMER_FACING,
 }
 
 

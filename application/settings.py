@@ -1,10 +1,11 @@
-"""Settings a host may change per CRM: the approval thresholds, the retry bound."""
+"""Settings a host may change per CRM: approval thresholds, complaint SLAs, the retry bound."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.approval import DEFAULT_APPROVAL_POLICY, ApprovalPolicy
+from domain.sla import DEFAULT_SLA_POLICY, SlaPolicy
 
 
 class Settings(BaseModel):
@@ -14,4 +15,5 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     approval_policy: ApprovalPolicy = DEFAULT_APPROVAL_POLICY
+    sla_policy: SlaPolicy = DEFAULT_SLA_POLICY
     max_attempts: int = Field(default=5, ge=1, le=100)

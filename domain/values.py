@@ -42,10 +42,17 @@ CURRENCY_MINOR_UNITS: dict[str, int] = {
 MAX_AMOUNT = Decimal("1e13")
 
 
+# Bidirectional overrides and isolates make text display in another order than it is
+# stored ("Trojan Source"); nothing in a CRM record needs them.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _reject_control_characters(text: str) -> str:
-    """Control characters break CSV exports and terminals; tab and newline are ordinary."""
+    """Control characters break CSV exports and terminals; tab and line breaks are ordinary."""
     for ch in text:
-        if ch not in "\t\n" and unicodedata.category(ch) in ("Cc", "Cs"):
+        if ch in _BIDI_CONTROLS or (
+            ch not in "\t\n\r" and unicodedata.category(ch) in ("Cc", "Cs")
+        ):
             raise ValueError(f"contains control character U+{ord(ch):04X}")
     return text
 
@@ -79,7 +86,7 @@ def _check_amount(value: Decimal) -> Decimal:
         raise ValueError("must not be negative")
     if value >= MAX_AMOUNT:
         raise ValueError(f"must be below {MAX_AMOUNT:,.0f}")
-    return value
+    return abs(value) if value.is_zero() else value  # -0 is 0
 
 
 def _strict(max_length: int, min_length: int = 1) -> StringConstraints:

@@ -1,6 +1,6 @@
 """Command handlers; importing this package registers every one of them."""
 
-from application.handlers import customer, opportunity, order
+from application.handlers import complaint, customer, opportunity, order
 from application.handlers.registry import HANDLERS
 
-__all__ = ["HANDLERS", "customer", "opportunity", "order"]
+__all__ = ["HANDLERS", "complaint", "customer", "opportunity", "order"]

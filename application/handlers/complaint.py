@@ -20,7 +20,6 @@ from application.unit_of_work import UnitOfWork
 from domain.aggregates.complaint import Complaint
 from domain.aggregates.customer import Customer
 from domain.context import CommandContext
-from domain.sla import DEFAULT_SLA_POLICY
 
 
 @handles(FileComplaint)
@@ -36,7 +35,7 @@ def file_complaint(uow: UnitOfWork, command: FileComplaint, context: CommandCont
         severity=command.severity,
         description=command.description,
         related_order_id=command.related_order_id,
-        policy=DEFAULT_SLA_POLICY,
+        policy=uow.settings.sla_policy,
     )
     uow.add(complaint)
     return complaint
@@ -90,7 +89,7 @@ def reopen_complaint(
     uow: UnitOfWork, command: ReopenComplaint, context: CommandContext
 ) -> Complaint:
     complaint = uow.get(Complaint, command.complaint_id, field="complaint_id")
-    complaint.reopen(context, reason=command.reason, policy=DEFAULT_SLA_POLICY)
+    complaint.reopen(context, reason=command.reason, policy=uow.settings.sla_policy)
     return complaint
 
 
@@ -100,6 +99,9 @@ def escalate_complaint(
 ) -> Complaint:
     complaint = uow.get(Complaint, command.complaint_id, field="complaint_id")
     complaint.escalate(
-        context, reason=command.reason, to_severity=command.to_severity, policy=DEFAULT_SLA_POLICY
+        context,
+        reason=command.reason,
+        to_severity=command.to_severity,
+        policy=uow.settings.sla_policy,
     )
     return complaint

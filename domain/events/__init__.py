@@ -2,6 +2,17 @@
 
 from domain.events.base import EVENT_TYPES, DomainEvent, event_class
 from domain.events.command_log import CommandRecorded, EventRef
+from domain.events.complaint import (
+    ComplaintAssessed,
+    ComplaintAssigned,
+    ComplaintClosed,
+    ComplaintEscalated,
+    ComplaintEvent,
+    ComplaintFiled,
+    ComplaintFollowedUp,
+    ComplaintReopened,
+    ComplaintResolved,
+)
 from domain.events.customer import (
     CustomerContacted,
     CustomerDisqualified,
@@ -54,6 +65,15 @@ from domain.events.reservations import UniqueValueClaimed, reservation_id
 __all__ = [
     "EVENT_TYPES",
     "CommandRecorded",
+    "ComplaintAssessed",
+    "ComplaintAssigned",
+    "ComplaintClosed",
+    "ComplaintEscalated",
+    "ComplaintEvent",
+    "ComplaintFiled",
+    "ComplaintFollowedUp",
+    "ComplaintReopened",
+    "ComplaintResolved",
     "CustomerContacted",
     "CustomerDisqualified",
     "CustomerEvent",

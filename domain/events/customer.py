@@ -26,7 +26,7 @@ from domain.vocabulary import (
 
 AttributeKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 Attributes = Annotated[dict[AttributeKey, ShortText], Field(max_length=50)]
-Score = Annotated[int, Field(ge=1, le=10)]
+Score = Annotated[int, Field(strict=True, ge=1, le=10)]
 
 ProfileField = Literal[
     "kind",
