@@ -23,9 +23,12 @@ from application.result import CommandResult
 from application.settings import Settings
 from application.unit_of_work import UnitOfWork
 from domain.aggregates.base import Aggregate
+from domain.aggregates.complaint import Complaint
 from domain.context import CommandContext
 from domain.errors import CRMError, RuleViolation
 from domain.events.base import DomainEvent
+from domain.sla import SlaStatus, sla_status
+from domain.time import ensure_utc
 
 A = TypeVar("A", bound=Aggregate)
 Clock = Callable[[], datetime]
@@ -223,6 +226,13 @@ class CRM:
 
     def events(self, aggregate_id: UUID) -> list[DomainEvent]:
         return self.store.load(aggregate_id)
+
+    def complaint_sla(self, complaint_id: UUID, *, at: datetime | None = None) -> SlaStatus:
+        """A complaint's SLA clock as it stood at ``at`` (default: now), from its events alone."""
+        events = self.store.load(complaint_id)
+        if not events or not isinstance(events[0], Complaint.starts_with):
+            raise NotFound(Complaint.kind, complaint_id)
+        return sla_status(events, self._clock() if at is None else ensure_utc(at))
 
 
 def _ms(started: float) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from domain.lines import PricedLine
 from domain.values import Amount, Code, Percentage, ValueObject
@@ -45,6 +45,12 @@ class ApprovalPolicy(ValueObject):
     finance_discount_above: Percentage = Decimal(15)
     finance_total_above: Amount = Decimal(100_000)
     director_total_above: Amount = Decimal(500_000)
+
+    @model_validator(mode="after")
+    def _director_above_finance(self) -> ApprovalPolicy:
+        if self.director_total_above < self.finance_total_above:
+            raise ValueError("director_total_above must not be below finance_total_above")
+        return self
 
     def route(self, lines: Sequence[PricedLine], total: Decimal) -> ApprovalRoute:
         nodes = [ApprovalNode.SALES_MANAGER]

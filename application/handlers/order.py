@@ -20,7 +20,7 @@ from application.commands.order import (
 from application.handlers.registry import handles
 from application.unit_of_work import UnitOfWork
 from domain.aggregates.customer import Customer
-from domain.aggregates.opportunity import Opportunity
+from domain.aggregates.opportunity import Opportunity, check_opportunity_of_customer
 from domain.aggregates.order import Order
 from domain.context import CommandContext
 
@@ -54,7 +54,8 @@ def draft_order(uow: UnitOfWork, command: DraftOrder, context: CommandContext) -
 def import_order(uow: UnitOfWork, command: ImportOrder, context: CommandContext) -> Order:
     customer = uow.get(Customer, command.customer_id, field="customer_id")
     if command.opportunity_id is not None:
-        uow.get(Opportunity, command.opportunity_id, field="opportunity_id")
+        opportunity = uow.get(Opportunity, command.opportunity_id, field="opportunity_id")
+        check_opportunity_of_customer(opportunity, customer)
     order_id = derived_id(command, "order") or uuid4()
     if command.external_ref is not None:
         uow.claim_unique(

@@ -90,6 +90,12 @@ class Order(Aggregate):
             )
         if opportunity is not None:
             check_opportunity_of_customer(opportunity, customer)
+            if opportunity.currency != currency:
+                raise RuleViolation(
+                    "currency_matches",
+                    f"the order is in {currency}, its opportunity in {opportunity.currency}",
+                    field="currency",
+                )
         order = cls(order_id)
         order._check_delivery_date(context, delivery_date)
         lines = _non_empty(lines)
@@ -333,6 +339,18 @@ def check_order_for_win(order: Order, opportunity: Opportunity) -> None:
         raise RuleViolation(
             "order_of_same_customer",
             f"order {order.id} belongs to another customer than the opportunity",
+            field="order_id",
+        )
+    if order.opportunity_id not in (None, opportunity.id):
+        raise RuleViolation(
+            "order_of_this_opportunity",
+            f"order {order.id} was drafted for opportunity {order.opportunity_id}",
+            field="order_id",
+        )
+    if order.currency != opportunity.currency:
+        raise RuleViolation(
+            "currency_matches",
+            f"order {order.id} is in {order.currency}, the opportunity in {opportunity.currency}",
             field="order_id",
         )
     if order.status is Status.CANCELLED:
