@@ -12,6 +12,7 @@ from application.errors import (
     ValidationError,
 )
 from application.result import CommandResult
+from application.settings import Settings
 
 __all__ = [
     "CRM",
@@ -23,5 +24,6 @@ __all__ = [
     "PermissionDenied",
     "Role",
     "RuleViolation",
+    "Settings",
     "ValidationError",
 ]
