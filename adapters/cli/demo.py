@@ -20,37 +20,62 @@ from uuid import UUID
 
 from application import CRM, Actor, CommandResult, Role, RuleViolation
 from application.commands import (
+    ApproveOrderStep,
+    AssessComplaint,
+    AssignComplaint,
     AwardLoyaltyPoints,
+    CancelOrder,
     ChangeOpportunityStage,
+    ChangeOrderLines,
     ChangeRelationshipTier,
+    CloseComplaint,
     Command,
     CompleteFollowUp,
     DimensionScore,
     DisqualifyCustomer,
+    DraftOrder,
+    EscalateComplaint,
     EvaluateOpportunity,
+    FileComplaint,
+    FulfillOrder,
     JoinMembership,
     LoseOpportunity,
     MarkFollowUpMissed,
     Money,
     OpenOpportunity,
+    OrderLine,
     PricedLine,
     QuoteOpportunity,
+    RecordComplaintFollowUp,
     RecordContact,
+    RecordOrderPayment,
     RecordReferral,
     RecordSatisfactionSurvey,
     RedeemLoyaltyPoints,
     RegisterCustomer,
+    RejectOrder,
+    ReopenComplaint,
     ReopenOpportunity,
+    ResolveComplaint,
+    ReviseOrder,
     ScheduleFollowUp,
+    SubmitOrderForApproval,
     WinOpportunity,
 )
+from domain.aggregates import Order
 from domain.events import (
+    ComplaintFiled,
     CustomerRegistered,
+    DomainEvent,
     OpportunityLost,
     OpportunityOpened,
     OpportunityReopened,
     OpportunityStageChanged,
     OpportunityWon,
+    OrderApproved,
+    OrderEvent,
+    OrderRejected,
+    OrderSubmittedForApproval,
     RelationshipTierChanged,
     SatisfactionSurveyed,
 )
@@ -58,6 +83,18 @@ from domain.events import (
 HISTORY_END = datetime(2026, 1, 1, tzinfo=UTC)
 HISTORY_DAYS = 730
 IMPORTER = Actor(id="demo-importer", roles=frozenset({Role.ADMIN}))
+# Approvals need distinct people holding each node's role (separation of duties); every
+# demo actor is also admin because recording history with its own dates needs that role.
+REP = Actor(id="demo-rep", roles=frozenset({Role.ADMIN, Role.SALES_REP}))
+NODE_ACTORS = {
+    "sales_manager": Actor(id="demo-manager", roles=frozenset({Role.ADMIN, Role.SALES_MANAGER})),
+    "finance": Actor(id="demo-finance", roles=frozenset({Role.ADMIN, Role.FINANCE})),
+    "director": Actor(id="demo-director", roles=frozenset({Role.ADMIN, Role.DIRECTOR})),
+}
+FINANCE = NODE_ACTORS["finance"]
+SERVICE = Actor(
+    id="demo-service", roles=frozenset({Role.ADMIN, Role.SERVICE_AGENT, Role.SERVICE_MANAGER})
+)
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = [
@@ -108,11 +145,11 @@ class DemoWriter:
         self.tally = Tally()
         self.last_at: dict[UUID, datetime] = {}
 
-    def run(self, key: str, command: Command) -> CommandResult | None:
+    def run(self, key: str, command: Command, actor: Actor = IMPORTER) -> CommandResult | None:
         """Execute one command; a rule the generator did not foresee is counted, not fatal."""
         command = command.model_copy(update={"command_id": f"demo-{self.seed}:{key}"})
         try:
-            result = self.crm.execute(command, actor=IMPORTER)
+            result = self.crm.execute(command, actor=actor)
         except RuleViolation as violation:
             self.tally.rejected[violation.rule] += 1
             return None
@@ -229,6 +266,8 @@ def _customer_story(w: DemoWriter, rng: random.Random, i: int) -> UUID | None:
         return cid
     if rng.random() < 0.65:
         t = _opportunity_story(w, rng, i, cid, t)
+    if rng.random() < 0.18:
+        _complaint_story(w, rng, i, cid, t)
     if rng.random() < 0.3:
         t = step(rng.randint(5, 60))
         w.run(f"c{i}:join", JoinMembership(customer_id=cid, program="VIP", occurred_at=t))
@@ -360,7 +399,10 @@ def _opportunity_story(
     )
     t += timedelta(days=rng.randint(5, 40))
     if rng.random() < 0.55:
-        w.run(f"c{i}:opp:win", WinOpportunity(opportunity_id=oid, occurred_at=t))
+        order_id, t = _order_story(w, rng, i, cid, oid, t)
+        w.run(f"c{i}:opp:win", WinOpportunity(opportunity_id=oid, order_id=order_id, occurred_at=t))
+        if order_id is not None:
+            _fulfil_and_pay(w, rng, i, order_id, t)
     else:
         w.run(
             f"c{i}:opp:lose",
@@ -380,6 +422,220 @@ def _opportunity_story(
                 ),
             )
     return t
+
+
+def _order_lines(rng: random.Random, discount_cap: int = 25) -> tuple[OrderLine, ...]:
+    return tuple(
+        OrderLine(
+            **line.model_dump(exclude={"discount_pct"}),
+            discount_pct=min(line.discount_pct, Decimal(discount_cap)),
+            unit_cost=(line.unit_price * Decimal("0.62")).quantize(Decimal("0.01")),
+        )
+        for line in _quote_lines(rng)
+    )
+
+
+def _order_story(
+    w: DemoWriter, rng: random.Random, i: int, cid: UUID, oid: UUID, t: datetime
+) -> tuple[UUID | None, datetime]:
+    """Draft, submit and take the order through its approval route; some are rejected
+    at a node, revised with smaller discounts and resubmitted."""
+    t += timedelta(days=rng.randint(1, 5))
+    drafted = w.run(
+        f"c{i}:order:draft",
+        DraftOrder(
+            customer_id=cid,
+            opportunity_id=oid,
+            order_type=rng.choice(["standard", "contract"]),
+            lines=_order_lines(rng),
+            currency="CNY",
+            payment_terms="30 days net",
+            occurred_at=t,
+        ),
+        actor=REP,
+    )
+    if drafted is None:
+        return None, t
+    order_id = drafted.aggregate_id
+    for round_ in range(2):
+        t += timedelta(hours=rng.randint(1, 30))
+        submitted = w.run(
+            f"c{i}:order:submit{round_}",
+            SubmitOrderForApproval(order_id=order_id, occurred_at=t),
+            actor=REP,
+        )
+        if submitted is None:
+            return order_id, t
+        route = submitted.events[0].route  # type: ignore[attr-defined]
+        rejected = False
+        for node in route:
+            t += timedelta(hours=rng.randint(2, 72))
+            decider = NODE_ACTORS[node.value]
+            if round_ == 0 and rng.random() < 0.12:
+                w.run(
+                    f"c{i}:order:reject",
+                    RejectOrder(
+                        order_id=order_id,
+                        node=node,
+                        reason="Discount too deep for this account.",
+                        occurred_at=t,
+                    ),
+                    actor=decider,
+                )
+                t += timedelta(hours=rng.randint(2, 48))
+                w.run(
+                    f"c{i}:order:revise",
+                    ReviseOrder(order_id=order_id, reason="Discount reduced.", occurred_at=t),
+                    actor=REP,
+                )
+                w.run(
+                    f"c{i}:order:relines",
+                    ChangeOrderLines(
+                        order_id=order_id, lines=_order_lines(rng, discount_cap=10), occurred_at=t
+                    ),
+                    actor=REP,
+                )
+                rejected = True
+                break
+            w.run(
+                f"c{i}:order:approve{round_}:{node.value}",
+                ApproveOrderStep(order_id=order_id, node=node, occurred_at=t),
+                actor=decider,
+            )
+        if not rejected:
+            break
+    return order_id, t
+
+
+def _fulfil_and_pay(w: DemoWriter, rng: random.Random, i: int, order_id: UUID, t: datetime) -> None:
+    if rng.random() < 0.04:
+        w.run(
+            f"c{i}:order:cancel",
+            CancelOrder(
+                order_id=order_id, reason="Customer withdrew.", occurred_at=t + timedelta(days=1)
+            ),
+            actor=NODE_ACTORS["sales_manager"],
+        )
+        return
+    t += timedelta(days=rng.randint(3, 30))
+    if t >= HISTORY_END:
+        return
+    fulfilled = w.run(
+        f"c{i}:order:fulfil", FulfillOrder(order_id=order_id, occurred_at=t), actor=REP
+    )
+    t += timedelta(days=rng.randint(5, 45))
+    if fulfilled is not None and t < HISTORY_END and rng.random() < 0.9:
+        total = w.crm.load(Order, order_id).total
+        w.run(
+            f"c{i}:order:pay",
+            RecordOrderPayment(
+                order_id=order_id, amount=total, payment_reference=f"PAY-{i:05d}", occurred_at=t
+            ),
+            actor=FINANCE,
+        )
+
+
+SEVERITIES = ["low", "low", "medium", "medium", "medium", "high", "critical"]
+
+
+def _complaint_story(w: DemoWriter, rng: random.Random, i: int, cid: UUID, t: datetime) -> None:
+    """Record, judge, assign, resolve, follow up, close; some are invalid, some late,
+    some reopened because the customer is still unhappy."""
+    t += timedelta(days=rng.randint(5, 120))
+    if t >= HISTORY_END:
+        return
+    severity = rng.choice(SEVERITIES)
+    filed = w.run(
+        f"c{i}:complaint:file",
+        FileComplaint(
+            customer_id=cid,
+            channel=rng.choice(["phone", "email", "wechat"]),
+            category=rng.choice(["product", "service", "delivery", "billing", "staff"]),
+            severity=severity,
+            description="Customer reports a problem with the last delivery.",
+            occurred_at=t,
+        ),
+        actor=SERVICE,
+    )
+    if filed is None:
+        return
+    kid = filed.aggregate_id
+    late = rng.random() < 0.15
+    t += timedelta(hours=rng.randint(1, 60 if late else 6))
+    if rng.random() < 0.12:
+        w.run(
+            f"c{i}:complaint:assess",
+            AssessComplaint(
+                complaint_id=kid,
+                valid=False,
+                reason="Damage after delivery by the buyer.",
+                occurred_at=t,
+            ),
+            actor=SERVICE,
+        )
+        return
+    w.run(
+        f"c{i}:complaint:assess",
+        AssessComplaint(complaint_id=kid, valid=True, occurred_at=t),
+        actor=SERVICE,
+    )
+    if rng.random() < 0.1:
+        w.run(
+            f"c{i}:complaint:escalate",
+            EscalateComplaint(complaint_id=kid, reason="Key account.", occurred_at=t),
+            actor=SERVICE,
+        )
+    w.run(
+        f"c{i}:complaint:assign",
+        AssignComplaint(
+            complaint_id=kid,
+            department=rng.choice(["logistics", "quality", "billing", "service"]),
+            handler_id=f"handler-{rng.randint(1, 6)}",
+            occurred_at=t,
+        ),
+        actor=SERVICE,
+    )
+    t += timedelta(hours=rng.randint(4, 300 if late else 40))
+    w.run(
+        f"c{i}:complaint:resolve",
+        ResolveComplaint(complaint_id=kid, resolution="Replaced the goods.", occurred_at=t),
+        actor=SERVICE,
+    )
+    t += timedelta(days=rng.randint(1, 7))
+    satisfaction = rng.choice([1, 2, 3, 4, 4, 5, 5])
+    w.run(
+        f"c{i}:complaint:followup",
+        RecordComplaintFollowUp(complaint_id=kid, satisfaction=satisfaction, occurred_at=t),
+        actor=SERVICE,
+    )
+    w.run(f"c{i}:complaint:close", CloseComplaint(complaint_id=kid, occurred_at=t), actor=SERVICE)
+    if satisfaction <= 2 and rng.random() < 0.5:
+        t += timedelta(days=rng.randint(1, 10))
+        w.run(
+            f"c{i}:complaint:reopen",
+            ReopenComplaint(
+                complaint_id=kid, reason="Still unhappy with the replacement.", occurred_at=t
+            ),
+            actor=SERVICE,
+        )
+        w.run(
+            f"c{i}:complaint:reassign",
+            AssignComplaint(
+                complaint_id=kid, department="quality", handler_id="handler-9", occurred_at=t
+            ),
+            actor=SERVICE,
+        )
+        t += timedelta(hours=rng.randint(4, 30))
+        w.run(
+            f"c{i}:complaint:reresolve",
+            ResolveComplaint(
+                complaint_id=kid,
+                resolution="Refunded in full.",
+                compensation=Money(amount=Decimal(rng.randint(1, 20) * 100), currency="CNY"),
+                occurred_at=t,
+            ),
+            actor=SERVICE,
+        )
 
 
 def run_demo(url: str, *, customers: int, seed: int, out: object = None) -> int:
@@ -499,5 +755,83 @@ def _print_summary(tally: Tally, display: str, total_events: int, seconds: float
         [(t.value, t.zh, tiers[t.value]) for t in RelationshipTier],
     )
     _table("Satisfaction surveys by level (满意度)", ("level", "surveys"), sorted(levels.items()))
+    _print_orders(tally)
+    _print_complaints(tally)
     _table("Events by type", ("event", "count"), tally.events.most_common())
     _table("A few customers", ("name", "kind", "region"), names)
+
+
+def _streams(tally: Tally) -> dict[UUID, list[DomainEvent]]:
+    streams: dict[UUID, list[DomainEvent]] = defaultdict(list)
+    for result in tally.results:
+        for event in result.events:
+            streams[event.aggregate_id].append(event)
+    return streams
+
+
+def _print_orders(tally: Tally) -> None:
+    status: dict[UUID, str] = {}
+    routes: Counter[str] = Counter()
+    rejected_at: Counter[str] = Counter()
+    approved_value = Decimal(0)
+    for stream in _streams(tally).values():
+        if not isinstance(stream[0], OrderEvent):
+            continue
+        order = Order.replay(stream)
+        status[order.id] = order.status.value
+        for e in stream:
+            if isinstance(e, OrderSubmittedForApproval):
+                routes[" → ".join(n.value for n in e.route)] += 1
+            elif isinstance(e, OrderRejected):
+                rejected_at[e.node.value] += 1
+            elif isinstance(e, OrderApproved):
+                approved_value += e.total.amount
+    from domain.events.order import OrderStatus
+
+    counts = Counter(status.values())
+    _table(
+        "Orders by status (销售订单)",
+        ("status", "状态", "orders"),
+        [(st.value, st.zh, counts[st.value]) for st in OrderStatus],
+    )
+    print(f"  approved order value: {approved_value:,.2f} CNY")
+    _table(
+        "Approval routes decided at submission (审批流程)",
+        ("route", "submissions"),
+        routes.most_common(),
+    )
+    _table("Rejections by node", ("node", "rejections"), rejected_at.most_common())
+
+
+def _print_complaints(tally: Tally) -> None:
+    from domain.sla import sla_status
+
+    by_severity: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for stream in _streams(tally).values():
+        if not isinstance(stream[0], ComplaintFiled):
+            continue
+        status = sla_status(stream, HISTORY_END)
+        row = by_severity[status.severity.value]
+        row[0] += 1
+        row[1] += status.response_breached
+        row[2] += status.resolution_breached
+        row[3] += status.status.value == "rejected_as_invalid"
+        row[4] += status.escalation_level > 0
+    rows = []
+    for severity in ("critical", "high", "medium", "low"):
+        n, response, resolution, invalid, escalated = by_severity[severity]
+        met = f"{100 * (n - response - resolution) / n:.0f} %" if n else "-"
+        rows.append((severity, n, invalid, escalated, response, resolution, met))
+    _table(
+        "Complaint SLA compliance on " + HISTORY_END.date().isoformat() + " (客户投诉)",
+        (
+            "severity",
+            "complaints",
+            "invalid",
+            "escalated",
+            "late response",
+            "late resolution",
+            "on time",
+        ),
+        rows,
+    )
