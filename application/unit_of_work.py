@@ -25,6 +25,10 @@ class UnitOfWork:
         self._aggregates: dict[UUID, Aggregate] = {}
         self._claims: list[UniqueValueClaimed] = []
 
+    def use_context(self, context: CommandContext) -> None:
+        """For handlers that restate the business time of everything the command records."""
+        self._context = context
+
     def get(self, kind: type[A], aggregate_id: UUID, *, field: str) -> A:
         """Load an existing aggregate, or ``NotFound`` naming the field that pointed at it."""
         tracked = self._aggregates.get(aggregate_id)

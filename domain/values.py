@@ -100,7 +100,10 @@ Code = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")
 ]
 Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254), AfterValidator(_check_email)
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254),
+    AfterValidator(_reject_control_characters),
+    AfterValidator(_check_email),
 ]
 Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=32), AfterValidator(_check_phone)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from application.commands.base import Command, Instant
 from domain.approval import ApprovalNode
@@ -88,8 +88,9 @@ class ImportOrder(Command):
     payment_terms: ShortText | None = None
     opportunity_id: UUID | None = None
 
-    @model_validator(mode="after")
-    def _business_time_is_the_approval(self) -> ImportOrder:
-        if self.occurred_at is not None:
+    @field_validator("occurred_at")
+    @classmethod
+    def _business_time_is_the_approval(cls, value: object) -> object:
+        if value is not None:
             raise ValueError("an imported order's business time is approved_at; omit occurred_at")
-        return self
+        return value

@@ -19,13 +19,16 @@ from application.handlers.registry import handles
 from application.unit_of_work import UnitOfWork
 from domain.aggregates.complaint import Complaint
 from domain.aggregates.customer import Customer
+from domain.aggregates.order import Order, check_order_of_customer
 from domain.context import CommandContext
 
 
 @handles(FileComplaint)
 def file_complaint(uow: UnitOfWork, command: FileComplaint, context: CommandContext) -> Complaint:
     customer = uow.get(Customer, command.customer_id, field="customer_id")
-    # related_order_id is not checked yet: the Order aggregate does not exist at this point.
+    if command.related_order_id is not None:
+        order = uow.get(Order, command.related_order_id, field="related_order_id")
+        check_order_of_customer(order, customer, field="related_order_id")
     complaint = Complaint.file(
         context,
         complaint_id=derived_id(command, "complaint") or uuid4(),

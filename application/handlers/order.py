@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import uuid4
 
 from application.command_log import derived_id
@@ -52,6 +53,9 @@ def draft_order(uow: UnitOfWork, command: DraftOrder, context: CommandContext) -
 
 @handles(ImportOrder)
 def import_order(uow: UnitOfWork, command: ImportOrder, context: CommandContext) -> Order:
+    # Everything this command records, its external_ref claim included, happened at approval.
+    context = replace(context, occurred_at=command.approved_at)
+    uow.use_context(context)
     customer = uow.get(Customer, command.customer_id, field="customer_id")
     if command.opportunity_id is not None:
         opportunity = uow.get(Opportunity, command.opportunity_id, field="opportunity_id")

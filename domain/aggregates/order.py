@@ -333,6 +333,14 @@ class Order(Aggregate):
         self.status = Status.CANCELLED
 
 
+def check_order_of_customer(order: Order, customer: Customer, *, field: str) -> None:
+    """A fact that refers to an order (a complaint about it) must be about the same customer."""
+    if order.customer_id != customer.id:
+        raise RuleViolation(
+            "order_of_same_customer", f"order {order.id} belongs to another customer", field=field
+        )
+
+
 def check_order_for_win(order: Order, opportunity: Opportunity) -> None:
     """An opportunity can only be won with an order of its own customer that still stands."""
     if order.customer_id != opportunity.customer_id:

@@ -1,0 +1,395 @@
+"""Our projection runner: batches, exactly-once, gap-safe, on SQLite and PostgreSQL.
+
+The stock ``eventsourcing`` runner needs ``subscribe()`` (absent on SQLite) and commits
+one event per transaction. This one reads the library's notification log in batches and,
+for each batch, writes the projection's rows *and* its tracking position in one
+transaction: a crash anywhere leaves the whole batch or none of it.
+
+Gap safety comes from the store: the library's recorders give notification ids in commit
+order (PostgreSQL inserts under an EXCLUSIVE table lock; SQLite has one writer), so once
+an id is visible every smaller id is committed or gone for good, and reading
+``after position`` never skips an event that commits late.
+
+Tracking is compare-and-set: a batch locks the projection's tracking row, checks that the
+position is the one its events follow, and moves it. Two runners of one projection, or a
+runner and a rebuild, therefore never apply an event twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import structlog
+
+from adapters.event_store import EVENTS_TABLE, EventStore
+from adapters.mapper import PydanticEventMapper
+from adapters.row_store import CursorRowStore
+from adapters.sql import Dialect, dialect_of, execute, query, read_transaction, write_transaction
+from domain.events.base import DomainEvent, event_class
+from projections.base import Projection
+from projections.schema import ColumnType, Table, col
+
+TRACKING = Table(
+    "projection_tracking",
+    (
+        col("projection", ColumnType.TEXT, nullable=False),
+        col("position", ColumnType.INTEGER, nullable=False),
+        col("version", ColumnType.INTEGER, nullable=False),
+        col("updated_at", ColumnType.TIMESTAMP),
+        col("last_error", ColumnType.TEXT),
+        col("last_error_at", ColumnType.TIMESTAMP),
+    ),
+    primary_key=("projection",),
+)
+REBUILD_SUFFIX = "__rebuild"
+RETIRED_SUFFIX = "__retired"
+
+
+class TrackingMoved(Exception):
+    """Another runner (or a rebuild) moved this projection's position first."""
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    projection: str
+    version: int
+    code_version: int
+    position: int
+    head: int
+    lag_events: int
+    lag_seconds: float
+    last_error: str | None
+    last_error_at: datetime | None
+    updated_at: datetime | None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        store: EventStore,
+        projections: Iterable[Projection],
+        *,
+        batch_size: int = 500,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        self.store = store
+        self.projections = {p.name: p for p in projections}
+        self.batch_size = batch_size
+        self._clock = clock
+        self._dialect: Dialect = dialect_of(store)
+        self._log = structlog.get_logger("crm.projections")
+        self._skip_topics = frozenset(
+            name for name in _registered_topics() if event_class(name).bookkeeping
+        )
+        self._set_up()
+
+    # ---- public -------------------------------------------------------------------
+
+    def catch_up(self, name: str | None = None) -> dict[str, int]:
+        """Apply everything recorded so far; returns each projection's new position.
+        A projection whose code version differs from the recorded one is rebuilt first."""
+        positions = {}
+        for projection in self._selected(name):
+            if self._tracking(projection.name)["version"] != projection.version:
+                self.rebuild(projection.name)
+            while self._process_batch(projection, projection.name, live=True):
+                pass
+            positions[projection.name] = self._tracking(projection.name)["position"]
+        return positions
+
+    def rebuild(self, name: str) -> int:
+        """Blue/green: build fresh tables from position zero while the live ones keep
+        serving, then swap them in one transaction. Returns the rebuilt position."""
+        projection = self.projections[name]
+        shadow = name + REBUILD_SUFFIX
+        with write_transaction(self.store) as cursor:
+            for table in projection.tables:
+                execute(
+                    cursor, self._dialect, self._dialect.drop_table(table.name + REBUILD_SUFFIX)
+                )
+                for statement in self._dialect.create_table(table, table.name + REBUILD_SUFFIX):
+                    execute(cursor, self._dialect, statement)
+            self._upsert_tracking(cursor, shadow, 0, projection.version)
+        while self._process_batch(projection, shadow, live=False):
+            pass
+        with write_transaction(self.store) as cursor:
+            self._lock_tracking(cursor, name)
+            # Whatever was recorded since the loop above, applied under the swap's lock.
+            while self._apply_next_batch(cursor, projection, shadow, live=False):
+                pass
+            position = self._read_tracking(cursor, shadow)["position"]
+            for table in projection.tables:
+                d = self._dialect
+                execute(cursor, d, d.drop_table(table.name + RETIRED_SUFFIX))
+                execute(cursor, d, d.rename_table(table.name, table.name + RETIRED_SUFFIX))
+                execute(cursor, d, d.rename_table(table.name + REBUILD_SUFFIX, table.name))
+                execute(cursor, d, d.drop_table(table.name + RETIRED_SUFFIX))
+            self._upsert_tracking(cursor, name, position, projection.version)
+            execute(
+                cursor,
+                self._dialect,
+                f"DELETE FROM {self._dialect.table(TRACKING.name)} "  # noqa: S608
+                f"WHERE projection = {self._dialect.param}",
+                (shadow,),
+            )
+        self._log.info(
+            "projection_rebuilt", projection=name, position=position, version=projection.version
+        )
+        return int(position)
+
+    def status(self) -> list[ProjectionStatus]:
+        head = self.store.max_position()
+        now = self._clock()
+        result = []
+        for projection in self.projections.values():
+            row = self._tracking(projection.name)
+            position = int(row["position"])
+            pending = self.store.read(after=position, limit=1)
+            lag_seconds = 0.0
+            if pending:
+                oldest = self.store.decode(pending[0])
+                lag_seconds = max(0.0, (now - oldest.recorded_at).total_seconds())
+            result.append(
+                ProjectionStatus(
+                    projection=projection.name,
+                    version=int(row["version"]),
+                    code_version=projection.version,
+                    position=position,
+                    head=head,
+                    lag_events=self._count_after(position),
+                    lag_seconds=lag_seconds,
+                    last_error=row["last_error"],
+                    last_error_at=row["last_error_at"],
+                    updated_at=row["updated_at"],
+                )
+            )
+        return result
+
+    def run_forever(self, *, should_stop: Callable[[], bool], poll_seconds: float = 0.5) -> None:
+        """Follow new events: LISTEN/NOTIFY on PostgreSQL, polling on SQLite."""
+        waiter = _Waiter(self.store, poll_seconds)
+        try:
+            while not should_stop():
+                try:
+                    before = self.store.max_position()
+                    self.catch_up()
+                except Exception:  # logged and recorded; try again after a pause
+                    self._log.exception("projection_batch_failed")
+                    time.sleep(poll_seconds)
+                    continue
+                if self.store.max_position() == before:
+                    waiter.wait()
+        finally:
+            waiter.close()
+
+    # ---- batches ------------------------------------------------------------------
+
+    def _process_batch(self, projection: Projection, tracking_name: str, *, live: bool) -> int:
+        started = time.perf_counter()
+        try:
+            with write_transaction(self.store) as cursor:
+                done = self._apply_next_batch(cursor, projection, tracking_name, live=live)
+        except TrackingMoved:
+            return 1  # someone else advanced it: re-read from the new position
+        except Exception as error:
+            self._record_error(tracking_name, error)
+            raise
+        if done:
+            self._log.info(
+                "projection_batch",
+                projection=tracking_name,
+                events=done,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+        return done
+
+    def _apply_next_batch(
+        self, cursor: Any, projection: Projection, tracking_name: str, *, live: bool
+    ) -> int:
+        position = int(self._lock_tracking(cursor, tracking_name)["position"])
+        notifications = self._read_log(cursor, position)
+        if not notifications:
+            return 0
+        events: list[DomainEvent] = [
+            PydanticEventMapper.decode(topic, aggregate_id, version, state)
+            for _, topic, aggregate_id, version, state in notifications
+            if topic not in self._skip_topics
+        ]
+        suffix = "" if live else REBUILD_SUFFIX
+        rows = CursorRowStore(
+            cursor,
+            self._dialect,
+            {t.name: t for t in projection.tables},
+            {t.name: t.name + suffix for t in projection.tables},
+        )
+        if events:
+            projection.apply(events, rows)
+        new_position = notifications[-1][0]
+        d = self._dialect
+        execute(
+            cursor,
+            d,
+            f"UPDATE {d.table(TRACKING.name)} SET position = {d.param}, updated_at = {d.param}, "  # noqa: S608
+            f"last_error = NULL, last_error_at = NULL WHERE projection = {d.param}",
+            (new_position, d.to_db(ColumnType.TIMESTAMP, self._clock()), tracking_name),
+        )
+        return len(notifications)
+
+    def _read_log(self, cursor: Any, position: int) -> list[tuple[int, str, UUID, int, bytes]]:
+        """The next batch of the log, read in the batch's own transaction (on an in-memory
+        SQLite store a second connection would wait for this one)."""
+        d = self._dialect
+        column = "notification_id" if d.kind == "postgres" else "rowid"
+        rows = query(
+            cursor,
+            d,
+            f"SELECT {column} AS id, topic, originator_id, originator_version, state "  # noqa: S608
+            f"FROM {d.table(EVENTS_TABLE)} WHERE {column} > {d.param} "
+            f"ORDER BY {column} LIMIT {d.param}",
+            (position, self.batch_size),
+        )
+        return [
+            (
+                int(row["id"]),
+                row["topic"],
+                row["originator_id"]
+                if isinstance(row["originator_id"], UUID)
+                else UUID(row["originator_id"]),
+                int(row["originator_version"]),
+                bytes(row["state"]),
+            )
+            for row in rows
+        ]
+
+    # ---- tracking -----------------------------------------------------------------
+
+    def _set_up(self) -> None:
+        with write_transaction(self.store) as cursor:
+            for statement in self._dialect.create_table(TRACKING, TRACKING.name):
+                execute(cursor, self._dialect, statement)
+            for projection in self.projections.values():
+                for table in projection.tables:
+                    for statement in self._dialect.create_table(table, table.name):
+                        execute(cursor, self._dialect, statement)
+                d = self._dialect
+                execute(
+                    cursor,
+                    d,
+                    f"INSERT INTO {d.table(TRACKING.name)} (projection, position, version) "  # noqa: S608
+                    f"VALUES ({d.param}, 0, {d.param}) ON CONFLICT (projection) DO NOTHING",
+                    (projection.name, projection.version),
+                )
+
+    def _lock_tracking(self, cursor: Any, name: str) -> dict[str, Any]:
+        """Read the tracking row inside the write transaction, locked against other runners
+        (SQLite: the transaction already holds the write lock; PostgreSQL: FOR UPDATE)."""
+        lock = " FOR UPDATE" if self._dialect.kind == "postgres" else ""
+        return self._read_tracking(cursor, name, lock)
+
+    def _read_tracking(self, cursor: Any, name: str, suffix: str = "") -> dict[str, Any]:
+        d = self._dialect
+        rows = query(
+            cursor,
+            d,
+            f"SELECT * FROM {d.table(TRACKING.name)} WHERE projection = {d.param}{suffix}",  # noqa: S608
+            (name,),
+        )
+        if not rows:
+            raise TrackingMoved(f"no tracking row for {name}")
+        return {c.name: d.from_db(c.type, rows[0][c.name]) for c in TRACKING.columns}
+
+    def _tracking(self, name: str) -> dict[str, Any]:
+        with read_transaction(self.store) as cursor:
+            return self._read_tracking(cursor, name)
+
+    def _upsert_tracking(self, cursor: Any, name: str, position: int, version: int) -> None:
+        d = self._dialect
+        execute(
+            cursor,
+            d,
+            f"INSERT INTO {d.table(TRACKING.name)} (projection, position, version, updated_at) "  # noqa: S608
+            f"VALUES ({d.param}, {d.param}, {d.param}, {d.param}) "
+            "ON CONFLICT (projection) DO UPDATE SET position = excluded.position, "
+            "version = excluded.version, updated_at = excluded.updated_at, "
+            "last_error = NULL, last_error_at = NULL",
+            (name, position, version, d.to_db(ColumnType.TIMESTAMP, self._clock())),
+        )
+
+    def _record_error(self, name: str, error: Exception) -> None:
+        d = self._dialect
+        message = f"{type(error).__name__}: {error}"[:2000]
+        with write_transaction(self.store) as cursor:
+            execute(
+                cursor,
+                d,
+                f"UPDATE {d.table(TRACKING.name)} SET last_error = {d.param}, "  # noqa: S608
+                f"last_error_at = {d.param} WHERE projection = {d.param}",
+                (message, d.to_db(ColumnType.TIMESTAMP, self._clock()), name),
+            )
+
+    def _count_after(self, position: int) -> int:
+        d = self._dialect
+        column = "notification_id" if d.kind == "postgres" else "rowid"
+        with read_transaction(self.store) as cursor:
+            rows = query(
+                cursor,
+                d,
+                f"SELECT COUNT(*) AS n FROM {d.table(EVENTS_TABLE)} WHERE {column} > {d.param}",  # noqa: S608
+                (position,),
+            )
+        return int(rows[0]["n"])
+
+    def _selected(self, name: str | None) -> Sequence[Projection]:
+        if name is None:
+            return list(self.projections.values())
+        if name not in self.projections:
+            raise KeyError(f"unknown projection {name!r}; known: {', '.join(self.projections)}")
+        return [self.projections[name]]
+
+
+def _registered_topics() -> list[str]:
+    from domain.events.base import EVENT_TYPES
+
+    return list(EVENT_TYPES)
+
+
+class _Waiter:
+    """Blocks until new events may be there: NOTIFY on PostgreSQL, a pause on SQLite."""
+
+    def __init__(self, store: EventStore, poll_seconds: float) -> None:
+        self._poll_seconds = poll_seconds
+        self._connection: Any = None
+        if store.location.kind == "postgres":
+            import psycopg
+
+            location = store.location
+            self._connection = psycopg.connect(
+                host=location.host,
+                port=location.port,
+                user=location.user,
+                password=location.password or None,
+                dbname=location.dbname,
+                autocommit=True,
+            )
+            channel = EVENTS_TABLE.replace(".", "_")
+            self._connection.execute(f'LISTEN "{channel}"')
+
+    def wait(self) -> None:
+        if self._connection is None:
+            time.sleep(self._poll_seconds)
+            return
+        for _ in self._connection.notifies(timeout=self._poll_seconds, stop_after=1):
+            pass
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()

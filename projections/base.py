@@ -1,0 +1,46 @@
+"""What a projection is: a named, versioned fold of domain events into its own tables.
+
+Projections are pure with respect to I/O: they receive a batch of events and a
+``RowStore`` (implemented by the adapters over SQLite or PostgreSQL, inside the batch's
+transaction) and say which rows to write. The runner commits the rows and the tracking
+position together, so each event is applied exactly once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Protocol
+
+from domain.events.base import DomainEvent
+from projections.schema import Table
+
+Row = dict[str, Any]
+
+
+class RowStore(Protocol):
+    """Row operations on the projection's own tables, within the current transaction."""
+
+    def get(self, table: str, key: Mapping[str, Any]) -> Row | None: ...
+
+    def select(self, table: str, where: Mapping[str, Any]) -> list[Row]: ...
+
+    def upsert(self, table: str, row: Mapping[str, Any]) -> None: ...
+
+    def insert(self, table: str, row: Mapping[str, Any]) -> None: ...
+
+    def delete(self, table: str, where: Mapping[str, Any]) -> None: ...
+
+
+class Projection(ABC):
+    """Bump ``version`` whenever what the projection writes changes: the runner then
+    rebuilds it from position zero on the next run (blue/green, the old tables serve
+    until the new ones are complete)."""
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    tables: ClassVar[tuple[Table, ...]]
+
+    @abstractmethod
+    def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        """Fold a batch of events (in log order, bookkeeping records excluded) into rows."""

@@ -1,0 +1,207 @@
+"""The projection runner on SQLite and PostgreSQL: batches, exactly-once, rebuilds, status."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import ClassVar
+
+import psycopg
+import pytest
+from freezegun import freeze_time
+
+from adapters.projection_runner import ProjectionRunner
+from application import CRM
+from application.commands import (
+    ChangeOpportunityStage,
+    EvaluateOpportunity,
+    LoseOpportunity,
+    PricedLine,
+    QuoteOpportunity,
+    ReopenOpportunity,
+    WinOpportunity,
+)
+from domain.events.base import DomainEvent
+from projections.base import RowStore
+from projections.opportunity_pipeline import OpportunityPipelineProjection
+from tests.application.builders import MANAGER, REP, open_opportunity, register
+from tests.projections.tables import dump
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def _deal_history(crm: CRM) -> None:
+    """Two customers, three deals: one won after a back-move, one lost and reopened."""
+    with freeze_time(T0) as clock:
+        customer = register(crm)
+        won = open_opportunity(crm, customer)
+        lost = open_opportunity(crm, register(crm, name="Beta Ltd"))
+        open_opportunity(crm, customer, title="Service contract")
+        clock.tick(timedelta(hours=2))
+        crm.execute(
+            EvaluateOpportunity(
+                opportunity_id=won, score=80, win_probability=Decimal(60), priority="A"
+            ),
+            actor=REP,
+        )
+        crm.execute(
+            ChangeOpportunityStage(opportunity_id=won, to_stage="needs_confirmed"), actor=REP
+        )
+        clock.tick(timedelta(days=1))
+        crm.execute(
+            ChangeOpportunityStage(opportunity_id=won, to_stage="intent_confirmed"), actor=REP
+        )
+        line = PricedLine(sku="A", name="Shelving", quantity=2, unit_price=Decimal("100.00"))
+        crm.execute(
+            QuoteOpportunity(
+                opportunity_id=won, quote_number="Q1", lines=(line,), valid_until="2026-04-01"
+            ),
+            actor=REP,
+        )
+        clock.tick(timedelta(days=2))
+        crm.execute(WinOpportunity(opportunity_id=won), actor=REP)
+        crm.execute(LoseOpportunity(opportunity_id=lost, reason="Price"), actor=REP)
+        clock.tick(timedelta(days=3))
+        crm.execute(ReopenOpportunity(opportunity_id=lost, reason="Back"), actor=MANAGER)
+
+
+def test_catch_up_builds_the_pipeline_and_its_stage_history(crm: CRM) -> None:
+    _deal_history(crm)
+    projection = OpportunityPipelineProjection()
+    runner = ProjectionRunner(crm.store, [projection], batch_size=7)
+
+    positions = runner.catch_up()
+
+    assert positions == {"opportunity_pipeline": crm.store.max_position()}
+    tables = dump(crm.store, projection)
+    stages = sorted((r["stage"], r["outcome"]) for r in tables["opportunity_pipeline"])
+    assert stages == [("identified", None), ("identified", None), ("won", "won")]
+    won = next(r for r in tables["opportunity_pipeline"] if r["outcome"] == "won")
+    assert won["won_value"] == won["weighted_value"] == Decimal("200.00")
+    history = [
+        r
+        for r in tables["opportunity_stage_history"]
+        if r["opportunity_id"] == won["opportunity_id"]
+    ]
+    assert [(r["stage"], r["seconds_in_stage"], r["entered_by_back_move"]) for r in history] == [
+        ("identified", 2 * 3600, False),
+        ("needs_confirmed", 86400, False),
+        ("intent_confirmed", 0, True),
+        ("quoted", 2 * 86400, False),
+        ("won", None, False),
+    ]
+    (status,) = runner.status()
+    assert (status.position, status.lag_events, status.last_error) == (status.head, 0, None)
+
+
+def test_catch_up_twice_applies_nothing_twice(crm: CRM) -> None:
+    _deal_history(crm)
+    projection = OpportunityPipelineProjection()
+    runner = ProjectionRunner(crm.store, [projection], batch_size=5)
+    runner.catch_up()
+    once = dump(crm.store, projection)
+
+    ProjectionRunner(crm.store, [projection], batch_size=3).catch_up()
+
+    assert dump(crm.store, projection) == once
+
+
+class Exploding(OpportunityPipelineProjection):
+    """Fails on the n-th event it sees, after writing the rows of the earlier ones."""
+
+    fail_at: ClassVar[int] = 0
+    seen: ClassVar[int] = 0
+
+    def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        for event in events:
+            Exploding.seen += 1
+            if Exploding.seen == Exploding.fail_at:
+                raise RuntimeError("disk on fire")
+            super().apply([event], rows)
+
+
+def test_a_failing_batch_leaves_neither_rows_nor_position_and_records_the_error(crm: CRM) -> None:
+    _deal_history(crm)
+    Exploding.fail_at, Exploding.seen = 9, 0
+    runner = ProjectionRunner(crm.store, [Exploding()], batch_size=6)
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        runner.catch_up()
+
+    (status,) = runner.status()
+    # whole batches committed before the failing one; nothing of the failing one
+    assert 0 < status.position < status.head
+    assert status.position % 6 == 0
+    assert status.last_error == "RuntimeError: disk on fire"
+    partial = dump(crm.store, OpportunityPipelineProjection())
+    Exploding.fail_at = -1
+    runner.catch_up()
+    incremental = dump(crm.store, OpportunityPipelineProjection())
+    runner.rebuild("opportunity_pipeline")
+    assert dump(crm.store, OpportunityPipelineProjection()) == incremental != partial
+    assert runner.status()[0].last_error is None
+
+
+def test_rebuild_swaps_in_fresh_tables_equal_to_the_live_ones(crm: CRM) -> None:
+    _deal_history(crm)
+    projection = OpportunityPipelineProjection()
+    runner = ProjectionRunner(crm.store, [projection], batch_size=4)
+    runner.catch_up()
+    live = dump(crm.store, projection)
+
+    position = runner.rebuild("opportunity_pipeline")
+
+    assert position == crm.store.max_position()
+    assert dump(crm.store, projection) == live
+
+
+def test_a_changed_projection_version_is_rebuilt_on_the_next_run(crm: CRM) -> None:
+    _deal_history(crm)
+    ProjectionRunner(crm.store, [OpportunityPipelineProjection()]).catch_up()
+
+    class Version2(OpportunityPipelineProjection):
+        version: ClassVar[int] = 2
+
+    runner = ProjectionRunner(crm.store, [Version2()])
+    assert runner.status()[0].version == 1
+    runner.catch_up()
+    (status,) = runner.status()
+    assert (status.version, status.code_version, status.lag_events) == (2, 2, 0)
+
+
+def test_the_runner_never_skips_an_event_that_commits_late(postgres_url: str) -> None:
+    """A writer holds its insert open; a later writer must wait behind it (the store inserts
+    under an EXCLUSIVE table lock), and the runner, reading meanwhile, sees neither until
+    they commit in order, then both."""
+    with CRM.open(postgres_url) as crm:
+        customer = register(crm)
+        projection = OpportunityPipelineProjection()
+        runner = ProjectionRunner(crm.store, [projection])
+        runner.catch_up()
+        location = crm.store.location
+        slow = psycopg.connect(
+            host=location.host, port=location.port, user=location.user, dbname=location.dbname
+        )
+        slow.execute(f'SET search_path TO "{location.schema}"')
+        slow.execute("LOCK TABLE stored_events IN EXCLUSIVE MODE")  # as the recorder does
+        slow.execute(
+            "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+            "SELECT originator_id, 99, topic, state FROM stored_events WHERE topic = 'CustomerRegistered'"
+        )  # an event of the first customer, held uncommitted
+        later = threading.Thread(target=lambda: open_opportunity(crm, customer))
+        later.start()
+        later.join(timeout=1)
+        assert later.is_alive()  # the later writer waits behind the open insert
+
+        before = runner.catch_up()["opportunity_pipeline"]
+        slow.commit()
+        later.join(timeout=30)
+        after = runner.catch_up()["opportunity_pipeline"]
+        slow.close()
+
+        assert after > before
+        rows = dump(crm.store, projection)["opportunity_pipeline"]
+        assert len(rows) == 1  # the late opportunity was applied, after the slow insert
+        assert runner.status()[0].lag_events == 0
