@@ -16,7 +16,7 @@ def dump(store: EventStore, projection: Projection) -> dict[str, list[dict[str, 
     with read_transaction(store) as cursor:
         for table in projection.tables:
             order = ", ".join(d.quote(k) for k in table.primary_key)
-            rows = query(cursor, d, f"SELECT * FROM {d.table(table.name)} ORDER BY {order}")  # noqa: S608
+            rows = query(cursor, d, f"SELECT * FROM {d.table(table.name)} ORDER BY {order}")
             tables[table.name] = [
                 {c.name: d.from_db(c.type, row[c.name]) for c in table.columns} for row in rows
             ]

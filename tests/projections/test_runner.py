@@ -188,7 +188,8 @@ def test_the_runner_never_skips_an_event_that_commits_late(postgres_url: str) ->
         slow.execute("LOCK TABLE stored_events IN EXCLUSIVE MODE")  # as the recorder does
         slow.execute(
             "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
-            "SELECT originator_id, 99, topic, state FROM stored_events WHERE topic = 'CustomerRegistered'"
+            "SELECT originator_id, 99, topic, state FROM stored_events "
+            "WHERE topic = 'CustomerRegistered'"
         )  # an event of the first customer, held uncommitted
         later = threading.Thread(target=lambda: open_opportunity(crm, customer))
         later.start()
