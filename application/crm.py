@@ -19,6 +19,7 @@ from application.command_log import CommandRecorded, EventRef, command_stream_id
 from application.commands.base import Command
 from application.errors import ConcurrencyConflict, NotFound, PermissionDenied
 from application.permissions import authorise
+from application.read_models import ReadModels
 from application.result import CommandResult
 from application.settings import Settings
 from application.unit_of_work import UnitOfWork
@@ -51,6 +52,7 @@ class CRM:
         self.store = store
         self.settings = settings or Settings()
         self._clock = clock
+        self.read_models = ReadModels(store, clock)
         self._log = structlog.get_logger("crm").bind(store=store.location.kind)
 
     @classmethod

@@ -53,3 +53,20 @@ def test_a_bad_store_url_is_one_clear_line_and_a_non_zero_exit() -> None:
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "unsupported store URL scheme" in result.stderr
+
+
+def test_projections_run_rebuild_and_status(store_url: str) -> None:
+    assert crm("demo", "--customers", "10", "--db", store_url).returncode == 0
+
+    ran = crm("projections", "run", "--once", "--db", store_url)
+    rebuilt = crm("projections", "rebuild", "--db", store_url)
+    status = crm("projections", "status", "--db", store_url)
+
+    assert ran.returncode == rebuilt.returncode == status.returncode == 0, (
+        ran.stderr + rebuilt.stderr
+    )
+    assert "opportunity_pipeline: caught up to position" in ran.stdout
+    assert "rebuilt opportunity_pipeline" in rebuilt.stdout
+    (line,) = [row for row in status.stdout.splitlines() if row.startswith("opportunity_pipeline")]
+    _, version, position, head, lag, *_ = line.split()
+    assert (version, position, lag) == ("1", head, "0")

@@ -28,6 +28,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = verbs.add_parser("migrate", help="create the store's tables if they are missing")
     migrate.add_argument("--db", default=DEFAULT_DB, help="store URL (default: %(default)s)")
+
+    projections = verbs.add_parser("projections", help="keep the read-model tables current")
+    actions = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
+    run = actions.add_parser("run", help="catch up, then follow new events until interrupted")
+    run.add_argument("--once", action="store_true", help="catch up and exit")
+    run.add_argument("--poll", type=float, default=0.5, help="seconds between polls on SQLite")
+    rebuild = actions.add_parser(
+        "rebuild", help="rebuild from zero beside the live tables, then swap"
+    )
+    rebuild.add_argument("name", nargs="?", help="one projection (default: all)")
+    actions.add_parser("status", help="position, lag and last error of each projection")
+    for action in (run, rebuild, actions.choices["status"]):
+        action.add_argument("--db", default=DEFAULT_DB, help="store URL (default: %(default)s)")
     return parser
 
 
@@ -41,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from adapters.cli.demo import run_demo
 
             return run_demo(args.db, customers=args.customers, seed=args.seed)
+        if args.verb == "projections":
+            from adapters.cli.projections import run_projections
+
+            return run_projections(args)
         if args.verb == "migrate":
             from application import CRM
 

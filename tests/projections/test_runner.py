@@ -206,3 +206,14 @@ def test_the_runner_never_skips_an_event_that_commits_late(postgres_url: str) ->
         rows = dump(crm.store, projection)["opportunity_pipeline"]
         assert len(rows) == 1  # the late opportunity was applied, after the slow insert
         assert runner.status()[0].lag_events == 0
+
+
+def test_the_pipeline_query_sums_deals_per_stage_from_the_read_model(crm: CRM) -> None:
+    _deal_history(crm)
+    crm.read_models.catch_up()
+
+    report = {(row.stage, row.currency): row for row in crm.read_models.pipeline()}
+
+    assert report[("won", "CNY")].deals == 1
+    assert report[("won", "CNY")].weighted_value == Decimal("200.00")
+    assert report[("identified", "CNY")].deals == 2

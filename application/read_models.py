@@ -1,0 +1,85 @@
+"""Keeping the read models current, and asking them questions.
+
+Hosts either run ``crm projections run`` as a process of its own (it follows new events
+live) or, embedded, call ``crm.read_models.catch_up()`` after their commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict
+
+from adapters.event_store import EventStore
+from adapters.projection_runner import ProjectionRunner, ProjectionStatus
+from adapters.sql import dialect_of, query, read_transaction
+from projections import all_projections
+from projections.opportunity_pipeline import PIPELINE
+
+
+class PipelineStage(BaseModel):
+    """One row of the pipeline report: deals in a stage and what they are worth."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: str
+    currency: str
+    deals: int
+    estimated_value: Decimal
+    weighted_value: Decimal
+
+
+class ReadModels:
+    def __init__(self, store: EventStore, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._clock = clock
+        self._runner: ProjectionRunner | None = None
+
+    @property
+    def runner(self) -> ProjectionRunner:
+        """Created on first use: creating it creates the read-model tables."""
+        if self._runner is None:
+            self._runner = ProjectionRunner(self._store, all_projections(), clock=self._clock)
+        return self._runner
+
+    def catch_up(self, name: str | None = None) -> dict[str, int]:
+        return self.runner.catch_up(name)
+
+    def rebuild(self, name: str) -> int:
+        return self.runner.rebuild(name)
+
+    def status(self) -> list[ProjectionStatus]:
+        return self.runner.status()
+
+    def pipeline(self) -> list[PipelineStage]:
+        """Deals per stage and currency, from ``opportunity_pipeline`` (not from aggregates).
+
+        Sums are made in Python with Decimal: on SQLite, SQL SUM over money would be float.
+        """
+        table = self.runner.projections["opportunity_pipeline"].tables[0]
+        d = dialect_of(self._store)
+        statement = (
+            "SELECT stage, currency, estimated_value, weighted_value FROM "  # noqa: S608
+            + d.table(PIPELINE.name)
+        )
+        types = {c.name: c.type for c in table.columns}
+        totals: dict[tuple[str, str], tuple[int, Decimal, Decimal]] = {}
+        with read_transaction(self._store) as cursor:
+            for row in query(cursor, d, statement):
+                estimated = d.from_db(types["estimated_value"], row["estimated_value"])
+                weighted = d.from_db(types["weighted_value"], row["weighted_value"]) or Decimal(0)
+                key = (row["stage"], row["currency"])
+                count, estimated_sum, weighted_sum = totals.get(key, (0, Decimal(0), Decimal(0)))
+                totals[key] = (count + 1, estimated_sum + estimated, weighted_sum + weighted)
+        return [
+            PipelineStage(
+                stage=stage,
+                currency=currency,
+                deals=count,
+                estimated_value=estimated,
+                weighted_value=weighted,
+            )
+            for (stage, currency), (count, estimated, weighted) in sorted(totals.items())
+        ]
