@@ -233,6 +233,7 @@ class ProjectionRunner:
         )
         if events:
             projection.apply(events, rows)
+            rows.flush()
         new_position = notifications[-1][0]
         d = self._dialect
         execute(

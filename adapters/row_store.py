@@ -1,5 +1,10 @@
-"""``projections.base.RowStore`` over a cursor of SQLite or PostgreSQL.
+"""``projections.base.RowStore`` over a cursor of SQLite or PostgreSQL, with a write-behind
+cache for the length of one batch.
 
+A projection folds events one by one, often touching the same row many times in a batch
+(a deal moving through five stages). Rows read or written by primary key are kept in
+memory and written once, with one ``executemany`` per table, when the batch is flushed —
+inside the same transaction as the tracking position, so exactly-once is unchanged.
 Values are converted by declared column type, so a projection writes and reads Python
 values (Decimal, UUID, aware datetimes) whatever the store.
 """
@@ -9,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.sql import Dialect, execute, query, where_clause
+from adapters.sql import Dialect, execute, executemany, query, where_clause
 from projections.base import Row
 from projections.schema import Table
+
+_ABSENT = object()
 
 
 class CursorRowStore:
@@ -26,6 +33,105 @@ class CursorRowStore:
         self._dialect = dialect
         self._tables = dict(tables)
         self._physical = dict(physical)
+        # (table, primary key values) -> row, or _ABSENT when known not to exist
+        self._cache: dict[tuple[str, tuple[Any, ...]], Any] = {}
+        self._dirty: dict[tuple[str, tuple[Any, ...]], Row | None] = {}
+
+    # ---- RowStore -----------------------------------------------------------------
+
+    def get(self, table: str, key: Mapping[str, Any]) -> Row | None:
+        spec, _ = self._table(table)
+        if set(key) != set(spec.primary_key):
+            rows = self.select(table, key)
+            return rows[0] if rows else None
+        cache_key = (table, tuple(key[k] for k in spec.primary_key))
+        cached = self._cache.get(cache_key)
+        if cached is None:
+            rows = self._select(table, key)
+            cached = rows[0] if rows else _ABSENT
+            self._cache[cache_key] = cached
+        return None if cached is _ABSENT else dict(cached)  # type: ignore[arg-type]
+
+    def select(self, table: str, where: Mapping[str, Any]) -> list[Row]:
+        self.flush(table)
+        return self._select(table, where)
+
+    def upsert(self, table: str, row: Mapping[str, Any]) -> None:
+        spec, _ = self._table(table)
+        cache_key = (table, tuple(row[k] for k in spec.primary_key))
+        previous = self._cache.get(cache_key)
+        merged = dict(previous) if isinstance(previous, dict) else {}
+        merged.update(row)
+        self._cache[cache_key] = merged
+        self._dirty[cache_key] = merged
+
+    def insert(self, table: str, row: Mapping[str, Any]) -> None:
+        self.upsert(table, row)
+
+    def delete(self, table: str, where: Mapping[str, Any]) -> None:
+        spec, physical = self._table(table)
+        if set(where) == set(spec.primary_key):
+            cache_key = (table, tuple(where[k] for k in spec.primary_key))
+            self._cache[cache_key] = _ABSENT
+            self._dirty[cache_key] = None
+            return
+        self.flush(table)
+        self._cache = {k: v for k, v in self._cache.items() if k[0] != table}
+        execute(
+            self._cursor,
+            self._dialect,
+            f"DELETE FROM {physical}{where_clause(self._dialect, where)}",  # noqa: S608
+            self._encode(spec, where),
+        )
+
+    # ---- flushing -----------------------------------------------------------------
+
+    def flush(self, only: str | None = None) -> None:
+        """Write pending rows: deletions first, then one upsert statement per column set."""
+        pending = [(k, v) for k, v in self._dirty.items() if only is None or k[0] == only]
+        for cache_key, _ in pending:
+            del self._dirty[cache_key]
+        deletions: dict[str, list[tuple[Any, ...]]] = {}
+        upserts: dict[tuple[str, tuple[str, ...]], list[Row]] = {}
+        for (table, key_values), row in pending:
+            if row is None:
+                deletions.setdefault(table, []).append(key_values)
+            else:
+                upserts.setdefault((table, tuple(row)), []).append(row)
+        for table, doomed in deletions.items():
+            spec, physical = self._table(table)
+            condition = where_clause(self._dialect, dict.fromkeys(spec.primary_key))
+            types = {c.name: c.type for c in spec.columns}
+            executemany(
+                self._cursor,
+                self._dialect,
+                f"DELETE FROM {physical}{condition}",  # noqa: S608
+                [
+                    [
+                        self._dialect.to_db(types[k], v)
+                        for k, v in zip(spec.primary_key, values, strict=True)
+                    ]
+                    for values in doomed
+                ],
+            )
+        for (table, columns), rows in upserts.items():
+            spec, physical = self._table(table)
+            q = self._dialect.quote
+            conflict = ", ".join(q(k) for k in spec.primary_key)
+            updates = ", ".join(
+                f"{q(c)} = excluded.{q(c)}" for c in columns if c not in spec.primary_key
+            )
+            action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+            executemany(
+                self._cursor,
+                self._dialect,
+                f"INSERT INTO {physical} ({', '.join(q(c) for c in columns)}) "  # noqa: S608
+                f"VALUES ({', '.join(self._dialect.param for _ in columns)}) "
+                f"ON CONFLICT ({conflict}) {action}",
+                [self._encode(spec, row) for row in rows],
+            )
+
+    # ---- helpers ------------------------------------------------------------------
 
     def _table(self, name: str) -> tuple[Table, str]:
         try:
@@ -33,55 +139,15 @@ class CursorRowStore:
         except KeyError:
             raise KeyError(f"the projection does not own a table {name!r}") from None
 
+    def _select(self, table: str, where: Mapping[str, Any]) -> list[Row]:
+        spec, physical = self._table(table)
+        statement = f"SELECT * FROM {physical}{where_clause(self._dialect, where)}"  # noqa: S608
+        rows = query(self._cursor, self._dialect, statement, self._encode(spec, where))
+        return [self._decode(spec, row) for row in rows]
+
     def _encode(self, table: Table, row: Mapping[str, Any]) -> list[Any]:
         types = {c.name: c.type for c in table.columns}
         return [self._dialect.to_db(types[k], v) for k, v in row.items()]
 
     def _decode(self, table: Table, row: Mapping[str, Any]) -> Row:
         return {c.name: self._dialect.from_db(c.type, row[c.name]) for c in table.columns}
-
-    def get(self, table: str, key: Mapping[str, Any]) -> Row | None:
-        rows = self.select(table, key)
-        return rows[0] if rows else None
-
-    def select(self, table: str, where: Mapping[str, Any]) -> list[Row]:
-        spec, physical = self._table(table)
-        statement = f"SELECT * FROM {physical}{where_clause(self._dialect, where)}"  # noqa: S608
-        rows = query(self._cursor, self._dialect, statement, self._encode(spec, where))
-        return [self._decode(spec, row) for row in rows]
-
-    def insert(self, table: str, row: Mapping[str, Any]) -> None:
-        spec, physical = self._table(table)
-        columns = ", ".join(self._dialect.quote(c) for c in row)
-        marks = ", ".join(self._dialect.param for _ in row)
-        execute(
-            self._cursor,
-            self._dialect,
-            f"INSERT INTO {physical} ({columns}) VALUES ({marks})",  # noqa: S608
-            self._encode(spec, row),
-        )
-
-    def upsert(self, table: str, row: Mapping[str, Any]) -> None:
-        spec, physical = self._table(table)
-        q = self._dialect.quote
-        columns = ", ".join(q(c) for c in row)
-        marks = ", ".join(self._dialect.param for _ in row)
-        keys = ", ".join(q(k) for k in spec.primary_key)
-        updates = ", ".join(f"{q(c)} = excluded.{q(c)}" for c in row if c not in spec.primary_key)
-        action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
-        execute(
-            self._cursor,
-            self._dialect,
-            f"INSERT INTO {physical} ({columns}) VALUES ({marks}) "  # noqa: S608
-            f"ON CONFLICT ({keys}) {action}",
-            self._encode(spec, row),
-        )
-
-    def delete(self, table: str, where: Mapping[str, Any]) -> None:
-        spec, physical = self._table(table)
-        execute(
-            self._cursor,
-            self._dialect,
-            f"DELETE FROM {physical}{where_clause(self._dialect, where)}",  # noqa: S608
-            self._encode(spec, where),
-        )

@@ -160,6 +160,17 @@ def execute(cursor: Any, dialect: Dialect, statement: str, params: Sequence[Any]
         cursor.execute(statement, tuple(params))
 
 
+def executemany(
+    cursor: Any, dialect: Dialect, statement: str, rows: Sequence[Sequence[Any]]
+) -> None:
+    if not rows:
+        return
+    if dialect.kind == "postgres":
+        cursor.executemany(composed(statement), [tuple(r) for r in rows])
+    else:
+        cursor.executemany(statement, [tuple(r) for r in rows])
+
+
 def query(
     cursor: Any, dialect: Dialect, statement: str, params: Sequence[Any] = ()
 ) -> list[dict[str, Any]]:
