@@ -103,6 +103,9 @@ class ProjectionRunner:
                 self.rebuild(projection.name)
             while self._process_batch(projection, projection.name, live=True):
                 pass
+            with write_transaction(self.store) as cursor:
+                self._lock_tracking(cursor, projection.name)
+                self._tick(cursor, projection, live=True)
             positions[projection.name] = self._tracking(projection.name)["position"]
         return positions
 
@@ -127,6 +130,7 @@ class ProjectionRunner:
             while self._apply_next_batch(cursor, projection, shadow, live=False):
                 pass
             position = self._read_tracking(cursor, shadow)["position"]
+            self._tick(cursor, projection, live=False)
             for table in projection.tables:
                 d = self._dialect
                 execute(cursor, d, d.drop_table(table.name + RETIRED_SUFFIX))
@@ -212,6 +216,20 @@ class ProjectionRunner:
             )
         return done
 
+    def _rows(self, cursor: Any, projection: Projection, *, live: bool) -> CursorRowStore:
+        suffix = "" if live else REBUILD_SUFFIX
+        return CursorRowStore(
+            cursor,
+            self._dialect,
+            {t.name: t for t in projection.tables},
+            {t.name: t.name + suffix for t in projection.tables},
+        )
+
+    def _tick(self, cursor: Any, projection: Projection, *, live: bool) -> None:
+        rows = self._rows(cursor, projection, live=live)
+        projection.tick(self._clock(), rows)
+        rows.flush()
+
     def _apply_next_batch(
         self, cursor: Any, projection: Projection, tracking_name: str, *, live: bool
     ) -> int:
@@ -224,13 +242,7 @@ class ProjectionRunner:
             for _, topic, aggregate_id, version, state in notifications
             if topic not in self._skip_topics
         ]
-        suffix = "" if live else REBUILD_SUFFIX
-        rows = CursorRowStore(
-            cursor,
-            self._dialect,
-            {t.name: t for t in projection.tables},
-            {t.name: t.name + suffix for t in projection.tables},
-        )
+        rows = self._rows(cursor, projection, live=live)
         if events:
             projection.apply(events, rows)
             rows.flush()

@@ -12,6 +12,7 @@ values (Decimal, UUID, aware datetimes) whatever the store.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from adapters.sql import Dialect, execute, executemany, query, where_clause
@@ -55,6 +56,18 @@ class CursorRowStore:
     def select(self, table: str, where: Mapping[str, Any]) -> list[Row]:
         self.flush(table)
         return self._select(table, where)
+
+    def select_due(self, table: str, column: str, until: datetime) -> list[Row]:
+        self.flush(table)
+        spec, physical = self._table(table)
+        types = {c.name: c.type for c in spec.columns}
+        d = self._dialect
+        statement = (
+            f"SELECT * FROM {physical} WHERE {d.quote(column)} IS NOT NULL "  # noqa: S608
+            f"AND {d.quote(column)} <= {d.param}"
+        )
+        rows = query(self._cursor, d, statement, [d.to_db(types[column], until)])
+        return [self._decode(spec, row) for row in rows]
 
     def upsert(self, table: str, row: Mapping[str, Any]) -> None:
         spec, _ = self._table(table)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -90,7 +90,10 @@ class Dialect:
             return value
         if type_ in (ColumnType.DECIMAL, ColumnType.UUID):
             return str(value)
-        if type_ in (ColumnType.TIMESTAMP, ColumnType.DATE):
+        if type_ is ColumnType.TIMESTAMP:
+            # Fixed width, always UTC: SQLite compares these as text, so order must hold.
+            return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        if type_ is ColumnType.DATE:
             return value.isoformat()
         if type_ is ColumnType.BOOLEAN:
             return int(value)

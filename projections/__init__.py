@@ -7,11 +7,32 @@ tables and is rebuilt when its version changes.
 from __future__ import annotations
 
 from projections.base import Projection
+from projections.complaint_cases import ComplaintCasesProjection
+from projections.follow_ups import FollowUpsProjection
 from projections.opportunity_pipeline import OpportunityPipelineProjection
+from projections.order_approvals import OrderApprovalsProjection
+from projections.purchases import CustomerPurchasesProjection
+from projections.satisfaction import SatisfactionHistoryProjection
 
 
 def all_projections() -> list[Projection]:
-    return [OpportunityPipelineProjection()]
+    return [
+        CustomerPurchasesProjection(),
+        SatisfactionHistoryProjection(),
+        OpportunityPipelineProjection(),
+        ComplaintCasesProjection(),
+        OrderApprovalsProjection(),
+        FollowUpsProjection(),
+    ]
 
 
-__all__ = ["OpportunityPipelineProjection", "Projection", "all_projections"]
+__all__ = [
+    "ComplaintCasesProjection",
+    "CustomerPurchasesProjection",
+    "FollowUpsProjection",
+    "OpportunityPipelineProjection",
+    "OrderApprovalsProjection",
+    "Projection",
+    "SatisfactionHistoryProjection",
+    "all_projections",
+]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from domain.events.base import DomainEvent
@@ -31,6 +32,10 @@ class RowStore(Protocol):
 
     def delete(self, table: str, where: Mapping[str, Any]) -> None: ...
 
+    def select_due(self, table: str, column: str, until: datetime) -> list[Row]:
+        """Rows whose ``column`` (a timestamp) is at or before ``until``."""
+        ...
+
 
 class Projection(ABC):
     """Bump ``version`` whenever what the projection writes changes: the runner then
@@ -44,3 +49,8 @@ class Projection(ABC):
     @abstractmethod
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         """Fold a batch of events (in log order, bookkeeping records excluded) into rows."""
+
+    def tick(self, now: datetime, rows: RowStore) -> None:  # noqa: B027 - optional hook
+        """Bring time-dependent columns up to ``now`` (an SLA passing its due time, a
+        customer churning a year after the last purchase): things that change with no
+        event. The runner calls it after each catch-up, in its own transaction."""

@@ -1,0 +1,122 @@
+"""``follow_ups``: the 回访 reminder list — scheduled follow-ups and every customer's next
+birthday (a birthday greeting is a follow-up too)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
+from typing import ClassVar
+from uuid import NAMESPACE_OID, UUID, uuid5
+
+from domain.events.base import DomainEvent
+from domain.events.customer import (
+    CustomerProfileUpdated,
+    CustomerRegistered,
+    FollowUpCompleted,
+    FollowUpMissed,
+    FollowUpScheduled,
+)
+from projections.base import Projection, Row, RowStore
+from projections.schema import ColumnType as T
+from projections.schema import Table, col
+
+FOLLOW_UPS = Table(
+    "follow_ups",
+    (
+        col("follow_up_id", T.UUID, nullable=False),
+        col("customer_id", T.UUID, nullable=False),
+        col("purpose", T.TEXT, nullable=False),
+        col("due_at", T.TIMESTAMP, nullable=False),
+        col("status", T.TEXT, nullable=False),
+        col("assignee_id", T.TEXT),
+        col("scheduled_at", T.TIMESTAMP, nullable=False),
+        col("done_at", T.TIMESTAMP),
+        col("birthday", T.DATE),
+    ),
+    primary_key=("follow_up_id",),
+    indexes=(("status", "due_at"), ("customer_id",)),
+)
+
+
+def birthday_row_id(customer_id: UUID) -> UUID:
+    return uuid5(NAMESPACE_OID, f"crm-core:birthday:{customer_id}")
+
+
+def next_birthday(birthday: date, on_or_after: date) -> date:
+    """The first birthday on or after a day; 29 February is kept on the 28th in other years."""
+    for year in (on_or_after.year, on_or_after.year + 1):
+        try:
+            candidate = birthday.replace(year=year)
+        except ValueError:
+            candidate = date(year, 2, 28)
+        if candidate >= on_or_after:
+            return candidate
+    raise AssertionError("unreachable: next year's birthday is always later")  # pragma: no cover
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+class FollowUpsProjection(Projection):
+    name: ClassVar[str] = "follow_ups"
+    version: ClassVar[int] = 1
+    tables: ClassVar[tuple[Table, ...]] = (FOLLOW_UPS,)
+
+    def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        for event in events:
+            if isinstance(event, FollowUpScheduled):
+                rows.upsert(
+                    FOLLOW_UPS.name,
+                    {
+                        "follow_up_id": event.follow_up_id,
+                        "customer_id": event.aggregate_id,
+                        "purpose": event.purpose.value,
+                        "due_at": event.due_at,
+                        "status": "scheduled",
+                        "assignee_id": event.assignee_id,
+                        "scheduled_at": event.occurred_at,
+                        "done_at": None,
+                        "birthday": None,
+                    },
+                )
+            elif isinstance(event, FollowUpCompleted | FollowUpMissed):
+                row = rows.get(FOLLOW_UPS.name, {"follow_up_id": event.follow_up_id})
+                if row is not None:
+                    completed = isinstance(event, FollowUpCompleted)
+                    row.update(
+                        status="completed" if completed else "missed", done_at=event.occurred_at
+                    )
+                    rows.upsert(FOLLOW_UPS.name, row)
+            elif isinstance(event, CustomerRegistered) and event.profile.birthday is not None:
+                self._birthday(rows, event.aggregate_id, event.profile.birthday, event.occurred_at)
+            elif isinstance(event, CustomerProfileUpdated) and "birthday" in event.changed_fields:
+                if event.birthday is None:
+                    rows.delete(
+                        FOLLOW_UPS.name, {"follow_up_id": birthday_row_id(event.aggregate_id)}
+                    )
+                else:
+                    self._birthday(rows, event.aggregate_id, event.birthday, event.occurred_at)
+
+    @staticmethod
+    def _birthday(rows: RowStore, customer_id: UUID, birthday: date, at: datetime) -> None:
+        row: Row = {
+            "follow_up_id": birthday_row_id(customer_id),
+            "customer_id": customer_id,
+            "purpose": "birthday",
+            "due_at": _midnight(next_birthday(birthday, at.date())),
+            "status": "scheduled",
+            "assignee_id": None,
+            "scheduled_at": at,
+            "done_at": None,
+            "birthday": birthday,
+        }
+        rows.upsert(FOLLOW_UPS.name, row)
+
+    def tick(self, now: datetime, rows: RowStore) -> None:
+        """A birthday that has passed rolls on to the next one."""
+        for row in rows.select_due(FOLLOW_UPS.name, "due_at", now):
+            if row["purpose"] != "birthday" or row["due_at"].date() >= now.date():
+                continue
+            row["due_at"] = _midnight(next_birthday(row["birthday"], now.date()))
+            rows.upsert(FOLLOW_UPS.name, row)

@@ -1,0 +1,125 @@
+"""``customer_purchases``: the fact table behind retention (DESIGN §2.3, §4).
+
+A purchase is an order that reached ``approved``, dated at its approval, and not later
+cancelled; its value is the order total after discounts. Cancelled purchases keep their
+row with ``cancelled_at`` set, so that "as of T" questions stay answerable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal, localcontext
+from typing import ClassVar
+
+from domain.events.base import DomainEvent
+from domain.events.order import (
+    OrderApproved,
+    OrderCancelled,
+    OrderDrafted,
+    OrderImported,
+    OrderLine,
+    OrderLinesChanged,
+    OrderStatus,
+)
+from domain.values import round_to_minor_unit
+from projections.base import Projection, RowStore
+from projections.schema import ColumnType as T
+from projections.schema import Table, col
+
+PURCHASES = Table(
+    "customer_purchases",
+    (
+        col("order_id", T.UUID, nullable=False),
+        col("customer_id", T.UUID, nullable=False),
+        col("approved_at", T.TIMESTAMP, nullable=False),
+        col("total", T.DECIMAL, nullable=False),
+        col("margin", T.DECIMAL),
+        col("currency", T.TEXT, nullable=False),
+        col("cancelled_at", T.TIMESTAMP),
+        col("source", T.TEXT, nullable=False),
+    ),
+    primary_key=("order_id",),
+    indexes=(("customer_id", "approved_at"), ("approved_at",)),
+)
+# What the projection must remember about orders not (yet) approved.
+ORDERS = Table(
+    "customer_purchases__orders",
+    (
+        col("order_id", T.UUID, nullable=False),
+        col("customer_id", T.UUID, nullable=False),
+        col("currency", T.TEXT, nullable=False),
+        col("margin", T.DECIMAL),
+    ),
+    primary_key=("order_id",),
+)
+
+
+def margin(lines: Sequence[OrderLine], currency: str) -> Decimal | None:
+    """Net revenue minus cost, when every line states its unit cost; else unknown."""
+    if any(line.unit_cost is None for line in lines):
+        return None
+    with localcontext(prec=50):
+        cost = sum((line.quantity * (line.unit_cost or Decimal(0)) for line in lines), Decimal(0))
+        revenue = sum((line.total(currency) for line in lines), Decimal(0))
+    return revenue - round_to_minor_unit(cost, currency)
+
+
+class CustomerPurchasesProjection(Projection):
+    name: ClassVar[str] = "customer_purchases"
+    version: ClassVar[int] = 1
+    tables: ClassVar[tuple[Table, ...]] = (PURCHASES, ORDERS)
+
+    def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        for event in events:
+            if isinstance(event, OrderDrafted):
+                rows.upsert(
+                    ORDERS.name,
+                    {
+                        "order_id": event.aggregate_id,
+                        "customer_id": event.customer_id,
+                        "currency": event.currency,
+                        "margin": margin(event.lines, event.currency),
+                    },
+                )
+            elif isinstance(event, OrderLinesChanged):
+                order = rows.get(ORDERS.name, {"order_id": event.aggregate_id})
+                if order is not None:
+                    order["margin"] = margin(event.lines, order["currency"])
+                    rows.upsert(ORDERS.name, order)
+            elif isinstance(event, OrderApproved):
+                order = rows.get(ORDERS.name, {"order_id": event.aggregate_id})
+                if order is not None:
+                    rows.upsert(
+                        PURCHASES.name,
+                        {
+                            "order_id": event.aggregate_id,
+                            "customer_id": order["customer_id"],
+                            "approved_at": event.occurred_at,
+                            "total": event.total.amount,
+                            "margin": order["margin"],
+                            "currency": event.total.currency,
+                            "cancelled_at": None,
+                            "source": "OrderApproved",
+                        },
+                    )
+            elif isinstance(event, OrderCancelled):
+                purchase = rows.get(PURCHASES.name, {"order_id": event.aggregate_id})
+                if purchase is not None:
+                    purchase["cancelled_at"] = event.occurred_at
+                    rows.upsert(PURCHASES.name, purchase)
+            elif isinstance(event, OrderImported):
+                rows.upsert(
+                    PURCHASES.name,
+                    {
+                        "order_id": event.aggregate_id,
+                        "customer_id": event.customer_id,
+                        "approved_at": event.approved_at,
+                        "total": event.total.amount,
+                        "margin": margin(event.lines, event.currency),
+                        "currency": event.currency,
+                        "cancelled_at": event.cancelled_at
+                        if event.status is OrderStatus.CANCELLED
+                        else None,
+                        "source": "OrderImported",
+                    },
+                )
