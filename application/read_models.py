@@ -15,8 +15,12 @@ from pydantic import BaseModel, ConfigDict
 from adapters.event_store import EventStore
 from adapters.projection_runner import ProjectionRunner, ProjectionStatus
 from adapters.sql import dialect_of, query, read_transaction
+from domain import retention
+from domain.retention import AbcRow, CohortMatrix, ParetoCheck, Purchase, RfmRow
+from domain.time import ensure_utc
 from projections import all_projections
 from projections.opportunity_pipeline import PIPELINE
+from projections.purchases import PURCHASES
 
 
 class PipelineStage(BaseModel):
@@ -83,3 +87,56 @@ class ReadModels:
             )
             for (stage, currency), (count, estimated, weighted) in sorted(totals.items())
         ]
+
+    # ---- retention (DESIGN §4), from customer_purchases -----------------------------
+
+    def purchases(self, *, currency: str | None = None) -> list[Purchase]:
+        """Every purchase fact (cancelled ones included, with their cancellation time)."""
+        self.runner  # noqa: B018 - make sure the tables exist
+        d = dialect_of(self._store)
+        types = {c.name: c.type for c in PURCHASES.columns}
+        statement = "SELECT * FROM " + d.table(PURCHASES.name)  # noqa: S608
+        params: list[object] = []
+        if currency is not None:
+            statement += f" WHERE currency = {d.param}"
+            params.append(currency)
+        with read_transaction(self._store) as cursor:
+            rows = query(cursor, d, statement, params)
+        return [
+            Purchase(
+                order_id=d.from_db(types["order_id"], row["order_id"]),
+                customer_id=d.from_db(types["customer_id"], row["customer_id"]),
+                approved_at=d.from_db(types["approved_at"], row["approved_at"]),
+                total=d.from_db(types["total"], row["total"]),
+                currency=row["currency"],
+                cancelled_at=d.from_db(types["cancelled_at"], row["cancelled_at"]),
+                margin=d.from_db(types["margin"], row["margin"]),
+            )
+            for row in rows
+        ]
+
+    def rfm(
+        self,
+        *,
+        as_of: datetime | None = None,
+        currency: str = "CNY",
+        window_days: int | None = None,
+    ) -> list[RfmRow]:
+        return retention.rfm(
+            self.purchases(currency=currency), self._instant(as_of), window_days=window_days
+        )
+
+    def abc(self, *, as_of: datetime | None = None, currency: str = "CNY") -> list[AbcRow]:
+        return retention.abc(self.purchases(currency=currency), self._instant(as_of))
+
+    def pareto(self, *, as_of: datetime | None = None, currency: str = "CNY") -> ParetoCheck:
+        return retention.pareto_check(self.purchases(currency=currency), self._instant(as_of))
+
+    def cohorts(self, *, as_of: datetime | None = None) -> CohortMatrix:
+        return retention.cohort_matrix(self.purchases(), self._instant(as_of))
+
+    def repeat_purchase_rate(self, *, as_of: datetime | None = None) -> Decimal:
+        return retention.repeat_purchase_rate(self.purchases(), self._instant(as_of))
+
+    def _instant(self, as_of: datetime | None) -> datetime:
+        return self._clock() if as_of is None else ensure_utc(as_of)
