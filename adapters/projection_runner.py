@@ -131,12 +131,14 @@ class ProjectionRunner:
                 pass
             position = self._read_tracking(cursor, shadow)["position"]
             self._tick(cursor, projection, live=False)
+            self._drop_views(cursor, projection)
             for table in projection.tables:
                 d = self._dialect
                 execute(cursor, d, d.drop_table(table.name + RETIRED_SUFFIX))
                 execute(cursor, d, d.rename_table(table.name, table.name + RETIRED_SUFFIX))
                 execute(cursor, d, d.rename_table(table.name + REBUILD_SUFFIX, table.name))
                 execute(cursor, d, d.drop_table(table.name + RETIRED_SUFFIX))
+            self._create_views(cursor, projection)
             self._upsert_tracking(cursor, name, position, projection.version)
             execute(
                 cursor,
@@ -216,6 +218,25 @@ class ProjectionRunner:
             )
         return done
 
+    def _drop_views(self, cursor: Any, projection: Projection) -> None:
+        if self._dialect.kind != "postgres":
+            return
+        for view in projection.views:
+            execute(cursor, self._dialect, f"DROP VIEW IF EXISTS {self._dialect.table(view.name)}")
+
+    def _create_views(self, cursor: Any, projection: Projection) -> None:
+        """Views exist on PostgreSQL only; they are dropped and made again around a rebuild's
+        swap, because a view follows the table it was made on, not the table's name."""
+        if self._dialect.kind != "postgres":
+            return
+        schema = self._dialect.quote(self._dialect.schema)
+        for view in projection.views:
+            execute(
+                cursor,
+                self._dialect,
+                f"CREATE VIEW {self._dialect.table(view.name)} AS {view.sql.format(schema=schema)}",
+            )
+
     def _rows(self, cursor: Any, projection: Projection, *, live: bool) -> CursorRowStore:
         suffix = "" if live else REBUILD_SUFFIX
         return CursorRowStore(
@@ -293,6 +314,8 @@ class ProjectionRunner:
                 for table in projection.tables:
                     for statement in self._dialect.create_table(table, table.name):
                         execute(cursor, self._dialect, statement)
+                self._drop_views(cursor, projection)
+                self._create_views(cursor, projection)
                 d = self._dialect
                 execute(
                     cursor,

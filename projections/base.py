@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from domain.events.base import DomainEvent
+from projections.retention_views import View
 from projections.schema import Table
 
 Row = dict[str, Any]
@@ -45,6 +46,8 @@ class Projection(ABC):
     name: ClassVar[str]
     version: ClassVar[int]
     tables: ClassVar[tuple[Table, ...]]
+    # PostgreSQL views over the projection's own tables, for reporting tools.
+    views: ClassVar[tuple[View, ...]] = ()
 
     @abstractmethod
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:

@@ -23,6 +23,7 @@ from domain.events.order import (
 )
 from domain.values import round_to_minor_unit
 from projections.base import Projection, RowStore
+from projections.retention_views import RETENTION_VIEWS, View
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
 
@@ -68,6 +69,7 @@ class CustomerPurchasesProjection(Projection):
     name: ClassVar[str] = "customer_purchases"
     version: ClassVar[int] = 1
     tables: ClassVar[tuple[Table, ...]] = (PURCHASES, ORDERS)
+    views: ClassVar[tuple[View, ...]] = RETENTION_VIEWS
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         for event in events:
