@@ -19,7 +19,7 @@ from application.command_log import CommandRecorded, EventRef, command_stream_id
 from application.commands.base import Command
 from application.errors import ConcurrencyConflict, NotFound, PermissionDenied
 from application.permissions import authorise
-from application.read_models import ReadModels
+from application.read_models import CustomerLifecycle, ReadModels
 from application.result import CommandResult
 from application.settings import Settings
 from application.unit_of_work import UnitOfWork
@@ -228,6 +228,10 @@ class CRM:
 
     def events(self, aggregate_id: UUID) -> list[DomainEvent]:
         return self.store.load(aggregate_id)
+
+    def lifecycle(self, customer_id: UUID, *, as_of: datetime | None = None) -> CustomerLifecycle:
+        """Lifecycle stage and history of a customer, now or as of ``as_of`` (DESIGN §3)."""
+        return self.read_models.lifecycle(customer_id, as_of=as_of)
 
     def complaint_sla(self, complaint_id: UUID, *, at: datetime | None = None) -> SlaStatus:
         """A complaint's SLA clock as it stood at ``at`` (default: now), from its events alone."""

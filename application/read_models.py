@@ -9,16 +9,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
 from adapters.event_store import EventStore
 from adapters.projection_runner import ProjectionRunner, ProjectionStatus
+from adapters.row_store import CursorRowStore
 from adapters.sql import dialect_of, query, read_transaction
-from domain import retention
+from application.errors import NotFound
+from domain import lifecycle, retention
+from domain.lifecycle import Transition
+from domain.lifecycle_vocabulary import LifecycleStage
 from domain.retention import AbcRow, CohortMatrix, ParetoCheck, Purchase, RfmRow
 from domain.time import ensure_utc
 from projections import all_projections
+from projections.lifecycle import CustomerLifecycleProjection
 from projections.opportunity_pipeline import PIPELINE
 from projections.purchases import PURCHASES
 
@@ -33,6 +39,24 @@ class PipelineStage(BaseModel):
     deals: int
     estimated_value: Decimal
     weighted_value: Decimal
+
+
+class CustomerLifecycle(BaseModel):
+    """Where a customer stands in its development (客户发展过程) as of an instant."""
+
+    model_config = ConfigDict(frozen=True)
+
+    customer_id: UUID
+    as_of: datetime
+    stage: LifecycleStage
+    stage_since: datetime
+    at_risk_reasons: tuple[str, ...]
+    history: tuple[Transition, ...]
+    seconds_in_stage: dict[LifecycleStage, int]
+
+    @property
+    def at_risk(self) -> bool:
+        return bool(self.at_risk_reasons)
 
 
 class ReadModels:
@@ -140,3 +164,33 @@ class ReadModels:
 
     def _instant(self, as_of: datetime | None) -> datetime:
         return self._clock() if as_of is None else ensure_utc(as_of)
+
+    # ---- lifecycle (DESIGN §3) ------------------------------------------------------
+
+    def lifecycle(self, customer_id: UUID, *, as_of: datetime | None = None) -> CustomerLifecycle:
+        """Stage, history and at-risk reasons as of any instant, from the lifecycle read
+        model's gathered events (no aggregate is loaded). Churn by the passage of time is
+        in the history as soon as ``as_of`` is after its date."""
+        at = self._instant(as_of)
+        projection = self.runner.projections["customer_lifecycle"]
+        assert isinstance(projection, CustomerLifecycleProjection)  # noqa: S101
+        with read_transaction(self._store) as cursor:
+            rows = CursorRowStore(
+                cursor,
+                dialect_of(self._store),
+                {t.name: t for t in projection.tables},
+                {t.name: t.name for t in projection.tables},
+            )
+            facts = projection.facts(rows, customer_id)
+        if facts is None or at < facts.starts_at:
+            raise NotFound("customer", customer_id)
+        transitions = lifecycle.history(facts, at, projection.policy)
+        return CustomerLifecycle(
+            customer_id=customer_id,
+            as_of=at,
+            stage=transitions[-1].to_stage,
+            stage_since=transitions[-1].transitioned_at,
+            at_risk_reasons=lifecycle.at_risk(facts, at, projection.policy),
+            history=tuple(transitions),
+            seconds_in_stage=lifecycle.seconds_in_stage(facts, at, projection.policy),
+        )

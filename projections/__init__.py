@@ -9,6 +9,7 @@ from __future__ import annotations
 from projections.base import Projection
 from projections.complaint_cases import ComplaintCasesProjection
 from projections.follow_ups import FollowUpsProjection
+from projections.lifecycle import CustomerLifecycleProjection
 from projections.opportunity_pipeline import OpportunityPipelineProjection
 from projections.order_approvals import OrderApprovalsProjection
 from projections.purchases import CustomerPurchasesProjection
@@ -18,6 +19,7 @@ from projections.satisfaction import SatisfactionHistoryProjection
 def all_projections() -> list[Projection]:
     return [
         CustomerPurchasesProjection(),
+        CustomerLifecycleProjection(),
         SatisfactionHistoryProjection(),
         OpportunityPipelineProjection(),
         ComplaintCasesProjection(),
@@ -28,6 +30,7 @@ def all_projections() -> list[Projection]:
 
 __all__ = [
     "ComplaintCasesProjection",
+    "CustomerLifecycleProjection",
     "CustomerPurchasesProjection",
     "FollowUpsProjection",
     "OpportunityPipelineProjection",

@@ -1,0 +1,360 @@
+"""``customer_lifecycle`` and ``lifecycle_transitions`` (客户发展过程, DESIGN §3, §4).
+
+The rules are ``domain.lifecycle``'s; this projection gathers, per customer, the events
+they depend on — the customer's own stream, opportunities opened for them, their orders,
+their complaints, and the purchases of the customers they referred — and recomputes the
+customer's row and transitions whenever one of them arrives. Churn happens with time, not
+with an event, so ``tick`` recomputes customers whose next time-driven change
+(``next_change_at``: a churn date, the at-risk warning, a complaint's SLA) has passed.
+
+The gathered events are kept as JSON of their current class; bump ``version`` when an event
+class this projection keeps changes shape, so that the cache is rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import ClassVar
+from uuid import UUID
+
+from domain.events.base import DomainEvent, event_class
+from domain.events.complaint import ComplaintEvent, ComplaintFiled
+from domain.events.customer import (
+    CustomerContacted,
+    CustomerDisqualified,
+    CustomerProfileUpdated,
+    CustomerReferred,
+    CustomerRegistered,
+    CustomerRequalified,
+    MembershipJoined,
+    MembershipLeft,
+    RelationshipTierChanged,
+    SatisfactionSurveyed,
+)
+from domain.events.opportunity import OpportunityOpened
+from domain.events.order import OrderApproved, OrderCancelled, OrderDrafted, OrderImported
+from domain.lifecycle import (
+    DEFAULT_LIFECYCLE_POLICY,
+    CustomerFacts,
+    LifecyclePolicy,
+    Purchase,
+    Transition,
+    at_risk,
+    facts_from_events,
+    history,
+    purchase_from_order_events,
+    purchases_at,
+)
+from domain.sla import sla_status
+from projections.base import Projection, Row, RowStore
+from projections.schema import ColumnType as T
+from projections.schema import Table, col
+
+LIFECYCLE = Table(
+    "customer_lifecycle",
+    (
+        col("customer_id", T.UUID, nullable=False),
+        col("display_name", T.TEXT),
+        col("stage", T.TEXT, nullable=False),
+        col("stage_since", T.TIMESTAMP, nullable=False),
+        col("tier", T.TEXT, nullable=False),
+        col("owner", T.TEXT),
+        col("first_purchase_at", T.TIMESTAMP),
+        col("last_purchase_at", T.TIMESTAMP),
+        col("purchases", T.INTEGER, nullable=False),
+        col("lifetime_value", T.DECIMAL, nullable=False),
+        col("currency", T.TEXT),
+        col("is_member", T.BOOLEAN, nullable=False),
+        col("at_risk", T.BOOLEAN, nullable=False),
+        col("at_risk_reasons", T.TEXT, nullable=False),
+        col("next_change_at", T.TIMESTAMP),
+        col("updated_at", T.TIMESTAMP, nullable=False),
+    ),
+    primary_key=("customer_id",),
+    indexes=(("stage",), ("at_risk",), ("next_change_at",)),
+)
+TRANSITIONS = Table(
+    "lifecycle_transitions",
+    (
+        col("customer_id", T.UUID, nullable=False),
+        col("seq", T.INTEGER, nullable=False),
+        col("from_stage", T.TEXT),
+        col("to_stage", T.TEXT, nullable=False),
+        col("transitioned_at", T.TIMESTAMP, nullable=False),
+        col("seconds_in_from_stage", T.INTEGER),
+        col("cause", T.TEXT, nullable=False),
+    ),
+    primary_key=("customer_id", "seq"),
+    indexes=(("to_stage", "transitioned_at"),),
+)
+# The events each customer's lifecycle depends on, and who owns what.
+EVENTS = Table(
+    "customer_lifecycle__events",
+    (
+        col("aggregate_id", T.UUID, nullable=False),
+        col("version", T.INTEGER, nullable=False),
+        col("customer_id", T.UUID, nullable=False),
+        col("kind", T.TEXT, nullable=False),  # customer | order | complaint
+        col("topic", T.TEXT, nullable=False),
+        col("state", T.TEXT, nullable=False),
+    ),
+    primary_key=("aggregate_id", "version"),
+    indexes=(("customer_id",),),
+)
+OWNERS = Table(
+    "customer_lifecycle__owners",
+    (col("aggregate_id", T.UUID, nullable=False), col("customer_id", T.UUID, nullable=False)),
+    primary_key=("aggregate_id",),
+)
+REFERRALS = Table(
+    "customer_lifecycle__referrals",
+    (col("referred_id", T.UUID, nullable=False), col("referrer_id", T.UUID, nullable=False)),
+    primary_key=("referred_id", "referrer_id"),
+)
+
+CUSTOMER_EVENTS = (
+    CustomerRegistered
+    | CustomerContacted
+    | CustomerDisqualified
+    | CustomerRequalified
+    | RelationshipTierChanged
+    | MembershipJoined
+    | MembershipLeft
+    | CustomerReferred
+    | SatisfactionSurveyed
+    | CustomerProfileUpdated
+)
+ORDER_EVENTS = OrderDrafted | OrderApproved | OrderCancelled | OrderImported
+
+
+class CustomerLifecycleProjection(Projection):
+    name: ClassVar[str] = "customer_lifecycle"
+    version: ClassVar[int] = 1
+    tables: ClassVar[tuple[Table, ...]] = (LIFECYCLE, TRANSITIONS, EVENTS, OWNERS, REFERRALS)
+
+    def __init__(self, policy: LifecyclePolicy = DEFAULT_LIFECYCLE_POLICY) -> None:
+        self.policy = policy
+        self._until: datetime | None = None
+
+    def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        touched: set[UUID] = set()
+        latest = None
+        for event in events:
+            customer_id = self._gather(event, rows)
+            if customer_id is None:
+                continue
+            latest = event.occurred_at if latest is None else max(latest, event.occurred_at)
+            touched.add(customer_id)
+            if isinstance(event, ORDER_EVENTS):
+                touched.update(self._referrers(rows, customer_id))
+        # Recompute as of the newest instant known (the last tick's clock, or the batch's
+        # newest business time); the runner's tick brings due rows up to its clock right
+        # after the batch, so the result does not depend on how events were batched.
+        base = max(filter(None, (self._until, latest)), default=None)
+        for customer_id in touched:
+            self._recompute(rows, customer_id, base)
+
+    def tick(self, now: datetime, rows: RowStore) -> None:
+        for row in rows.select_due(LIFECYCLE.name, "next_change_at", now):
+            self._recompute(rows, row["customer_id"], now)
+        self._until = now
+
+    # ---- gathering ------------------------------------------------------------------
+
+    def _gather(self, event: DomainEvent, rows: RowStore) -> UUID | None:
+        """Keep the event under the customer it concerns; returns that customer."""
+        if isinstance(event, CUSTOMER_EVENTS):
+            customer_id, kind = event.aggregate_id, "customer"
+            if isinstance(event, CustomerReferred):
+                rows.upsert(
+                    REFERRALS.name,
+                    {"referred_id": event.referred_customer_id, "referrer_id": customer_id},
+                )
+        elif isinstance(event, OpportunityOpened):
+            customer_id, kind = event.customer_id, "customer"
+        elif isinstance(event, OrderDrafted | OrderImported):
+            customer_id, kind = event.customer_id, "order"
+            rows.upsert(
+                OWNERS.name, {"aggregate_id": event.aggregate_id, "customer_id": customer_id}
+            )
+        elif isinstance(event, ComplaintFiled):
+            customer_id, kind = event.customer_id, "complaint"
+            rows.upsert(
+                OWNERS.name, {"aggregate_id": event.aggregate_id, "customer_id": customer_id}
+            )
+        elif isinstance(event, OrderApproved | OrderCancelled | ComplaintEvent):
+            owner = rows.get(OWNERS.name, {"aggregate_id": event.aggregate_id})
+            if owner is None:
+                return None
+            customer_id = owner["customer_id"]
+            kind = "complaint" if isinstance(event, ComplaintEvent) else "order"
+        else:
+            return None
+        rows.upsert(
+            EVENTS.name,
+            {
+                "aggregate_id": event.aggregate_id,
+                "version": event.version,
+                "customer_id": customer_id,
+                "kind": kind,
+                "topic": event.event_type(),
+                "state": event.model_dump_json(),
+            },
+        )
+        return customer_id
+
+    @staticmethod
+    def _referrers(rows: RowStore, customer_id: UUID) -> list[UUID]:
+        return [r["referrer_id"] for r in rows.select(REFERRALS.name, {"referred_id": customer_id})]
+
+    # ---- computing ------------------------------------------------------------------
+
+    def facts(self, rows: RowStore, customer_id: UUID) -> CustomerFacts | None:
+        """The customer's lifecycle facts from the gathered events (None if unregistered)."""
+        mine = _streams(rows, customer_id)
+        customer_events = [e for e in mine.get("customer", []) if isinstance(e, DomainEvent)]
+        if not any(isinstance(e, CustomerRegistered) for e in customer_events):
+            return None
+        referred = [
+            r["referred_id"] for r in rows.select(REFERRALS.name, {"referrer_id": customer_id})
+        ]
+        return facts_from_events(
+            customer_events,
+            purchases=_purchases(_by_stream(mine.get("order", []))),
+            referred_purchases=[
+                p
+                for referred_id in referred
+                for p in _purchases(_by_stream(_streams(rows, referred_id).get("order", [])))
+            ],
+            complaints=list(_by_stream(mine.get("complaint", [])).values()),
+        )
+
+    def _recompute(self, rows: RowStore, customer_id: UUID, until: datetime | None) -> None:
+        facts = self.facts(rows, customer_id)
+        if facts is None:
+            return
+        last_fact = _last_fact_at(rows, customer_id)
+        until = max(until or last_fact, last_fact)
+        transitions = history(facts, until, self.policy)
+        rows.delete(TRANSITIONS.name, {"customer_id": customer_id})
+        for seq, transition in enumerate(transitions, start=1):
+            rows.upsert(TRANSITIONS.name, _transition_row(customer_id, seq, transition))
+        row = self._row(rows, facts, transitions, until)
+        row["updated_at"] = last_fact
+        rows.upsert(LIFECYCLE.name, row)
+
+    def _row(
+        self, rows: RowStore, facts: CustomerFacts, transitions: list[Transition], until: datetime
+    ) -> Row:
+        customer_events = _streams(rows, facts.customer_id).get("customer", [])
+        name, owner = _profile(customer_events)
+        standing = purchases_at(facts, until)
+        reasons = at_risk(facts, until, self.policy)
+        currencies = sorted({p.total.currency for p in standing})
+        currency = currencies[0] if currencies else None
+        member = False
+        for change in facts.membership:
+            if change.at <= until:
+                member = change.member
+        tier = facts.tier
+        for tier_change in facts.tier_changes:
+            if tier_change.at <= until:
+                tier = tier_change.tier
+        return {
+            "customer_id": facts.customer_id,
+            "display_name": name,
+            "stage": transitions[-1].to_stage.value,
+            "stage_since": transitions[-1].transitioned_at,
+            "tier": tier.value,
+            "owner": owner,
+            "first_purchase_at": min((p.approved_at for p in standing), default=None),
+            "last_purchase_at": max((p.approved_at for p in standing), default=None),
+            "purchases": len(standing),
+            "lifetime_value": sum(
+                (p.total.amount for p in standing if p.total.currency == currency), Decimal(0)
+            ),
+            "currency": currency,
+            "is_member": member,
+            "at_risk": bool(reasons),
+            "at_risk_reasons": ",".join(reasons),
+            "next_change_at": self._next_change(facts, until),
+            "updated_at": until,
+        }
+
+    def _next_change(self, facts: CustomerFacts, until: datetime) -> datetime | None:
+        """The next instant after ``until`` at which time alone may change this row."""
+        candidates: list[datetime] = []
+        standing = purchases_at(facts, until)
+        if standing:
+            last = max(p.approved_at for p in standing)
+            candidates += [last + self.policy.churn_warning, last + self.policy.churn_after]
+        for stream in facts.complaints:
+            status = sla_status(stream, until)
+            if status.is_open:
+                if status.responded_at is None:
+                    candidates.append(status.response_due_at)
+                if status.resolved_at is None and status.resolution_due_at is not None:
+                    candidates.append(status.resolution_due_at)
+        # Rules say "more than": the change shows just past the instant, and a row due at
+        # an instant stays due until a tick runs after it.
+        future = [c for c in candidates if c >= until]
+        return min(future) if future else None
+
+
+def _last_fact_at(rows: RowStore, customer_id: UUID) -> datetime:
+    """When the newest event this customer's lifecycle depends on happened."""
+    return max(e.occurred_at for stream in _streams(rows, customer_id).values() for e in stream)
+
+
+def _streams(rows: RowStore, customer_id: UUID) -> dict[str, list[DomainEvent]]:
+    kept = rows.select(EVENTS.name, {"customer_id": customer_id})
+    kept.sort(key=lambda r: (r["kind"], str(r["aggregate_id"]), r["version"]))
+    streams: dict[str, list[DomainEvent]] = defaultdict(list)
+    for row in kept:
+        streams[row["kind"]].append(event_class(row["topic"]).model_validate_json(row["state"]))
+    if "customer" in streams:  # own stream first, in version order; opportunities by time
+        streams["customer"].sort(key=lambda e: (e.occurred_at, e.version))
+    return streams
+
+
+def _by_stream(events: Iterable[DomainEvent]) -> dict[UUID, list[DomainEvent]]:
+    grouped: dict[UUID, list[DomainEvent]] = defaultdict(list)
+    for event in events:
+        grouped[event.aggregate_id].append(event)
+    for stream in grouped.values():
+        stream.sort(key=lambda e: e.version)
+    return grouped
+
+
+def _purchases(orders: dict[UUID, list[DomainEvent]]) -> list[Purchase]:
+    found = (purchase_from_order_events(stream) for stream in orders.values())
+    return [p for p in found if p is not None]
+
+
+def _profile(events: Iterable[DomainEvent]) -> tuple[str | None, str | None]:
+    name: str | None = None
+    owner: str | None = None
+    for event in events:
+        if isinstance(event, CustomerRegistered):
+            name, owner = event.profile.name, event.profile.owner_id
+        elif isinstance(event, CustomerProfileUpdated):
+            if "name" in event.changed_fields:
+                name = event.name
+            if "owner_id" in event.changed_fields:
+                owner = event.owner_id
+    return name, owner
+
+
+def _transition_row(customer_id: UUID, seq: int, transition: Transition) -> Row:
+    return {
+        "customer_id": customer_id,
+        "seq": seq,
+        "from_stage": transition.from_stage.value if transition.from_stage else None,
+        "to_stage": transition.to_stage.value,
+        "transitioned_at": transition.transitioned_at,
+        "seconds_in_from_stage": transition.seconds_in_from_stage,
+        "cause": transition.cause,
+    }
