@@ -18,6 +18,7 @@ from adapters.projection_runner import ProjectionRunner, ProjectionStatus
 from adapters.row_store import CursorRowStore
 from adapters.sql import dialect_of, query, read_transaction
 from application.errors import NotFound
+from application.operations import Operations
 from domain import lifecycle, retention
 from domain.lifecycle import Transition
 from domain.lifecycle_vocabulary import LifecycleStage
@@ -64,6 +65,13 @@ class ReadModels:
         self._store = store
         self._clock = clock
         self._runner: ProjectionRunner | None = None
+        self._operations = Operations(store)
+
+    @property
+    def operations(self) -> Operations:
+        """Churn risk, satisfaction trend and recovery, approval queue, follow-ups, SLA."""
+        self.runner  # noqa: B018 - make sure the tables exist
+        return self._operations
 
     @property
     def runner(self) -> ProjectionRunner:
