@@ -50,6 +50,7 @@ from domain.lifecycle import (
 )
 from domain.sla import sla_status
 from projections.base import Projection, Row, RowStore
+from projections.retention_views import View
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
 
@@ -115,6 +116,16 @@ REFERRALS = Table(
     primary_key=("referred_id", "referrer_id"),
 )
 
+CHURN_RISK = View(
+    "churn_risk",
+    """
+SELECT customer_id, display_name, stage, owner, last_purchase_at, lifetime_value, currency,
+       at_risk_reasons AS reasons, updated_at
+FROM {schema}.customer_lifecycle
+WHERE at_risk
+""",
+)
+
 CUSTOMER_EVENTS = (
     CustomerRegistered
     | CustomerContacted
@@ -134,6 +145,7 @@ class CustomerLifecycleProjection(Projection):
     name: ClassVar[str] = "customer_lifecycle"
     version: ClassVar[int] = 1
     tables: ClassVar[tuple[Table, ...]] = (LIFECYCLE, TRANSITIONS, EVENTS, OWNERS, REFERRALS)
+    views: ClassVar[tuple[View, ...]] = (CHURN_RISK,)
 
     def __init__(self, policy: LifecyclePolicy = DEFAULT_LIFECYCLE_POLICY) -> None:
         self.policy = policy
