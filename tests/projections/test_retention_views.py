@@ -59,8 +59,8 @@ def test_the_retention_views_equal_the_library(postgres_url: str) -> None:
 
     assert len(rfm) > 20
     columns = ("customer_id", "recency_days", "frequency", "monetary", "r_score", "f_score")
-    assert [tuple(r[c] for c in columns) + (r["m_score"], r["segment"]) for r in rfm_rows] == [
-        tuple(getattr(r, c) for c in columns) + (r.m_score, r.segment.value) for r in rfm
+    assert [(*tuple(r[c] for c in columns), r["m_score"], r["segment"]) for r in rfm_rows] == [
+        (*tuple(getattr(r, c) for c in columns), r.m_score, r.segment.value) for r in rfm
     ]
     assert [(r["customer_id"], r["share_above"], r["abc_class"]) for r in abc_rows] == [
         (r.customer_id, r.share_above, r.abc_class.value) for r in abc
