@@ -273,7 +273,7 @@ class Order(Aggregate):
     # ---- state --------------------------------------------------------------------
 
     @applies(OrderDrafted)
-    def _drafted(self, event: OrderDrafted) -> None:
+    def _drafted(self, event: OrderDrafted | OrderImported) -> None:
         self.customer_id = event.customer_id
         self.currency = event.currency
         self.lines = event.lines
@@ -282,11 +282,7 @@ class Order(Aggregate):
 
     @applies(OrderImported)
     def _imported(self, event: OrderImported) -> None:
-        self.customer_id = event.customer_id
-        self.currency = event.currency
-        self.lines = event.lines
-        self.total = event.total
-        self.opportunity_id = event.opportunity_id
+        self._drafted(event)
         self.status = event.status
 
     @applies(OrderLinesChanged)
