@@ -97,17 +97,25 @@ class ProjectionRunner:
     def catch_up(self, name: str | None = None) -> dict[str, int]:
         """Apply everything recorded so far; returns each projection's new position.
         A projection whose code version differs from the recorded one is rebuilt first."""
-        positions = {}
-        for projection in self._selected(name):
+        selected = self._selected(name)
+        for projection in selected:
             if self._tracking(projection.name)["version"] != projection.version:
                 self.rebuild(projection.name)
-            while self._process_batch(projection, projection.name, live=True):
-                pass
+        # Lockstep: the projections furthest behind share each batch (one read, one decode,
+        # one transaction); the others wait for them to arrive at their position.
+        while True:
+            positions = {p.name: int(self._tracking(p.name)["position"]) for p in selected}
+            lowest = min(positions.values())
+            group = [p for p in selected if positions[p.name] == lowest]
+            if not self._process_group(group):
+                break  # nothing after the lowest position: every projection is current
+        result = {}
+        for projection in selected:
             with write_transaction(self.store) as cursor:
                 self._lock_tracking(cursor, projection.name)
                 self._tick(cursor, projection, live=True)
-            positions[projection.name] = self._tracking(projection.name)["position"]
-        return positions
+            result[projection.name] = int(self._tracking(projection.name)["position"])
+        return result
 
     def rebuild(self, name: str) -> int:
         """Blue/green: build fresh tables from position zero while the live ones keep
@@ -199,6 +207,44 @@ class ProjectionRunner:
 
     # ---- batches ------------------------------------------------------------------
 
+    def _process_group(self, group: Sequence[Projection]) -> int:
+        """One batch for several projections at the same position, in one transaction.
+        If any of them fails, each is retried alone, so that the healthy ones move on and
+        the failing one records its error."""
+        started = time.perf_counter()
+        try:
+            with write_transaction(self.store) as cursor:
+                positions = {int(self._lock_tracking(cursor, p.name)["position"]) for p in group}
+                if len(positions) != 1:
+                    raise TrackingMoved("positions moved apart")
+                (position,) = positions
+                notifications = self._read_log(cursor, position)
+                if notifications:
+                    events = self._decode(notifications)
+                    for projection in group:
+                        self._apply(
+                            cursor,
+                            projection,
+                            projection.name,
+                            events,
+                            notifications[-1][0],
+                            live=True,
+                        )
+        except TrackingMoved:
+            return 1
+        except Exception:
+            for projection in group:
+                self._process_batch(projection, projection.name, live=True)
+            return 1
+        if notifications:
+            self._log.info(
+                "projection_batch",
+                projections=[p.name for p in group],
+                events=len(notifications),
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+        return len(notifications)
+
     def _process_batch(self, projection: Projection, tracking_name: str, *, live: bool) -> int:
         started = time.perf_counter()
         try:
@@ -258,16 +304,35 @@ class ProjectionRunner:
         notifications = self._read_log(cursor, position)
         if not notifications:
             return 0
-        events: list[DomainEvent] = [
+        events = self._decode(notifications)
+        self._apply(cursor, projection, tracking_name, events, notifications[-1][0], live=live)
+        return len(notifications)
+
+    def _decode(
+        self, notifications: Sequence[tuple[int, str, UUID, int, bytes]]
+    ) -> list[DomainEvent]:
+        return [
             PydanticEventMapper.decode(topic, aggregate_id, version, state)
             for _, topic, aggregate_id, version, state in notifications
             if topic not in self._skip_topics
         ]
+
+    def _apply(
+        self,
+        cursor: Any,
+        projection: Projection,
+        tracking_name: str,
+        events: Sequence[DomainEvent],
+        new_position: int,
+        *,
+        live: bool,
+    ) -> None:
+        """The projection's rows for these events and its new position, in ``cursor``'s
+        transaction."""
         rows = self._rows(cursor, projection, live=live)
         if events:
             projection.apply(events, rows)
             rows.flush()
-        new_position = notifications[-1][0]
         d = self._dialect
         execute(
             cursor,
@@ -276,7 +341,6 @@ class ProjectionRunner:
             f"last_error = NULL, last_error_at = NULL WHERE projection = {d.param}",
             (new_position, d.to_db(ColumnType.TIMESTAMP, self._clock()), tracking_name),
         )
-        return len(notifications)
 
     def _read_log(self, cursor: Any, position: int) -> list[tuple[int, str, UUID, int, bytes]]:
         """The next batch of the log, read in the batch's own transaction (on an in-memory

@@ -24,8 +24,10 @@ from application.commands import (
     WinOpportunity,
 )
 from domain.events.base import DomainEvent
+from domain.events.opportunity import OpportunityWon
 from projections.base import RowStore
 from projections.opportunity_pipeline import OpportunityPipelineProjection
+from projections.purchases import CustomerPurchasesProjection
 from tests.application.builders import MANAGER, REP, open_opportunity, register
 from tests.projections.tables import dump
 
@@ -109,22 +111,20 @@ def test_catch_up_twice_applies_nothing_twice(crm: CRM) -> None:
 
 
 class Exploding(OpportunityPipelineProjection):
-    """Fails on the n-th event it sees, after writing the rows of the earlier ones."""
+    """Fails on the won deal, every time, after writing the rows of the events before it."""
 
-    fail_at: ClassVar[int] = 0
-    seen: ClassVar[int] = 0
+    armed: ClassVar[bool] = True
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         for event in events:
-            Exploding.seen += 1
-            if Exploding.seen == Exploding.fail_at:
+            if Exploding.armed and isinstance(event, OpportunityWon):
                 raise RuntimeError("disk on fire")
             super().apply([event], rows)
 
 
 def test_a_failing_batch_leaves_neither_rows_nor_position_and_records_the_error(crm: CRM) -> None:
     _deal_history(crm)
-    Exploding.fail_at, Exploding.seen = 9, 0
+    Exploding.armed = True
     runner = ProjectionRunner(crm.store, [Exploding()], batch_size=6)
 
     with pytest.raises(RuntimeError, match="disk on fire"):
@@ -136,7 +136,7 @@ def test_a_failing_batch_leaves_neither_rows_nor_position_and_records_the_error(
     assert status.position % 6 == 0
     assert status.last_error == "RuntimeError: disk on fire"
     partial = dump(crm.store, OpportunityPipelineProjection())
-    Exploding.fail_at = -1
+    Exploding.armed = False
     runner.catch_up()
     incremental = dump(crm.store, OpportunityPipelineProjection())
     runner.rebuild("opportunity_pipeline")
@@ -217,3 +217,23 @@ def test_the_pipeline_query_sums_deals_per_stage_from_the_read_model(crm: CRM) -
     assert report[("won", "CNY")].deals == 1
     assert report[("won", "CNY")].weighted_value == Decimal("200.00")
     assert report[("identified", "CNY")].deals == 2
+
+
+def test_a_failing_projection_does_not_hold_back_the_others(crm: CRM) -> None:
+    _deal_history(crm)
+    Exploding.armed = True
+    runner = ProjectionRunner(crm.store, [Exploding(), CustomerPurchasesProjection()], batch_size=4)
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        runner.catch_up()
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        runner.catch_up("opportunity_pipeline")
+    runner.catch_up("customer_purchases")
+
+    status = {s.projection: s for s in runner.status()}
+    assert status["customer_purchases"].lag_events == 0
+    assert status["opportunity_pipeline"].lag_events > 0
+    assert status["opportunity_pipeline"].last_error == "RuntimeError: disk on fire"
+    Exploding.armed = False
+    runner.catch_up()
+    assert all(s.lag_events == 0 and s.last_error is None for s in runner.status())
