@@ -137,6 +137,8 @@ class ComplaintCasesProjection(Projection):
                 responded_at=event.occurred_at,
                 closed_at=None if event.valid else event.occurred_at,
             )
+            if not event.valid:
+                case["resolution_due_at"] = None  # an invalid complaint owes no resolution
         elif isinstance(event, ComplaintAssigned):
             case.update(status="assigned", department=event.department, handler_id=event.handler_id)
         elif isinstance(event, ComplaintResolved):

@@ -116,7 +116,9 @@ class FollowUpsProjection(Projection):
     def tick(self, now: datetime, rows: RowStore) -> None:
         """A birthday that has passed rolls on to the next one."""
         for row in rows.select_due(FOLLOW_UPS.name, "due_at", now):
-            if row["purpose"] != "birthday" or row["due_at"].date() >= now.date():
+            # only the automatic rows (they carry the birthday), not a follow-up someone
+            # scheduled with the purpose "birthday"
+            if row["birthday"] is None or row["due_at"].date() >= now.date():
                 continue
             row["due_at"] = _midnight(next_birthday(row["birthday"], now.date()))
             rows.upsert(FOLLOW_UPS.name, row)
