@@ -72,6 +72,7 @@ LIFECYCLE = Table(
         col("at_risk", T.BOOLEAN, nullable=False),
         col("at_risk_reasons", T.TEXT, nullable=False),
         col("next_change_at", T.TIMESTAMP),
+        col("transitions", T.INTEGER, nullable=False),
         col("updated_at", T.TIMESTAMP, nullable=False),
     ),
     primary_key=("customer_id",),
@@ -143,7 +144,7 @@ ORDER_EVENTS = OrderDrafted | OrderApproved | OrderCancelled | OrderImported
 
 class CustomerLifecycleProjection(Projection):
     name: ClassVar[str] = "customer_lifecycle"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (LIFECYCLE, TRANSITIONS, EVENTS, OWNERS, REFERRALS)
     views: ClassVar[tuple[View, ...]] = (CHURN_RISK,)
 
@@ -226,7 +227,12 @@ class CustomerLifecycleProjection(Projection):
 
     def facts(self, rows: RowStore, customer_id: UUID) -> CustomerFacts | None:
         """The customer's lifecycle facts from the gathered events (None if unregistered)."""
-        mine = _streams(rows, customer_id)
+        return self._facts(rows, customer_id, _streams(rows, customer_id))
+
+    @staticmethod
+    def _facts(
+        rows: RowStore, customer_id: UUID, mine: dict[str, list[DomainEvent]]
+    ) -> CustomerFacts | None:
         customer_events = [e for e in mine.get("customer", []) if isinstance(e, DomainEvent)]
         if not any(isinstance(e, CustomerRegistered) for e in customer_events):
             return None
@@ -245,23 +251,29 @@ class CustomerLifecycleProjection(Projection):
         )
 
     def _recompute(self, rows: RowStore, customer_id: UUID, until: datetime | None) -> None:
-        facts = self.facts(rows, customer_id)
+        mine = _streams(rows, customer_id)
+        facts = self._facts(rows, customer_id, mine)
         if facts is None:
             return
-        last_fact = _last_fact_at(rows, customer_id)
+        last_fact = max(e.occurred_at for stream in mine.values() for e in stream)
         until = max(until or last_fact, last_fact)
         transitions = history(facts, until, self.policy)
-        rows.delete(TRANSITIONS.name, {"customer_id": customer_id})
+        previous = rows.get(LIFECYCLE.name, {"customer_id": customer_id})
         for seq, transition in enumerate(transitions, start=1):
             rows.upsert(TRANSITIONS.name, _transition_row(customer_id, seq, transition))
-        row = self._row(rows, facts, transitions, until)
+        for seq in range(len(transitions) + 1, (previous or {}).get("transitions", 0) + 1):
+            rows.delete(TRANSITIONS.name, {"customer_id": customer_id, "seq": seq})
+        row = self._row(mine.get("customer", []), facts, transitions, until)
         row["updated_at"] = last_fact
         rows.upsert(LIFECYCLE.name, row)
 
     def _row(
-        self, rows: RowStore, facts: CustomerFacts, transitions: list[Transition], until: datetime
+        self,
+        customer_events: Sequence[DomainEvent],
+        facts: CustomerFacts,
+        transitions: list[Transition],
+        until: datetime,
     ) -> Row:
-        customer_events = _streams(rows, facts.customer_id).get("customer", [])
         name, owner = _profile(customer_events)
         standing = purchases_at(facts, until)
         reasons = at_risk(facts, until, self.policy)
@@ -293,6 +305,7 @@ class CustomerLifecycleProjection(Projection):
             "at_risk": bool(reasons),
             "at_risk_reasons": ",".join(reasons),
             "next_change_at": self._next_change(facts, until),
+            "transitions": len(transitions),
             "updated_at": until,
         }
 
@@ -314,11 +327,6 @@ class CustomerLifecycleProjection(Projection):
         # an instant stays due until a tick runs after it.
         future = [c for c in candidates if c >= until]
         return min(future) if future else None
-
-
-def _last_fact_at(rows: RowStore, customer_id: UUID) -> datetime:
-    """When the newest event this customer's lifecycle depends on happened."""
-    return max(e.occurred_at for stream in _streams(rows, customer_id).values() for e in stream)
 
 
 def _streams(rows: RowStore, customer_id: UUID) -> dict[str, list[DomainEvent]]:
