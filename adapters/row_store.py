@@ -11,7 +11,7 @@ values (Decimal, UUID, aware datetimes) whatever the store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +56,21 @@ class CursorRowStore:
     def select(self, table: str, where: Mapping[str, Any]) -> list[Row]:
         self.flush(table)
         return self._select(table, where)
+
+    def select_in(self, table: str, column: str, values: Sequence[Any]) -> list[Row]:
+        self.flush(table)
+        spec, physical = self._table(table)
+        types = {c.name: c.type for c in spec.columns}
+        d = self._dialect
+        found: list[Row] = []
+        distinct = list(dict.fromkeys(values))
+        for start in range(0, len(distinct), 500):
+            chunk = distinct[start : start + 500]
+            marks = ", ".join(d.param for _ in chunk)
+            statement = f"SELECT * FROM {physical} WHERE {d.quote(column)} IN ({marks})"  # noqa: S608
+            rows = query(self._cursor, d, statement, [d.to_db(types[column], v) for v in chunk])
+            found.extend(self._decode(spec, row) for row in rows)
+        return found
 
     def select_due(self, table: str, column: str, until: datetime) -> list[Row]:
         self.flush(table)

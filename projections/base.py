@@ -33,6 +33,10 @@ class RowStore(Protocol):
 
     def delete(self, table: str, where: Mapping[str, Any]) -> None: ...
 
+    def select_in(self, table: str, column: str, values: Sequence[Any]) -> list[Row]:
+        """Rows whose ``column`` is one of ``values`` (one round trip per few hundred)."""
+        ...
+
     def select_due(self, table: str, column: str, until: datetime) -> list[Row]:
         """Rows whose ``column`` (a timestamp) is at or before ``until``."""
         ...

@@ -151,6 +151,11 @@ class CustomerLifecycleProjection(Projection):
     def __init__(self, policy: LifecyclePolicy = DEFAULT_LIFECYCLE_POLICY) -> None:
         self.policy = policy
         self._until: datetime | None = None
+        # Gathered events never change: decode each once (bounded), not at every recompute.
+        self._decoded: dict[tuple[UUID, int], DomainEvent] = {}
+        # Rows of the gathered events of the customers a batch touches, read in one go.
+        self._prefetched: dict[UUID, list[Row]] | None = None
+        self._referred: dict[UUID, list[UUID]] = {}
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         touched: set[UUID] = set()
@@ -167,13 +172,34 @@ class CustomerLifecycleProjection(Projection):
         # newest business time); the runner's tick brings due rows up to its clock right
         # after the batch, so the result does not depend on how events were batched.
         base = max(filter(None, (self._until, latest)), default=None)
-        for customer_id in touched:
-            self._recompute(rows, customer_id, base)
+        self._prefetch(rows, touched)
+        try:
+            for customer_id in touched:
+                self._recompute(rows, customer_id, base)
+        finally:
+            self._prefetched = None
 
     def tick(self, now: datetime, rows: RowStore) -> None:
-        for row in rows.select_due(LIFECYCLE.name, "next_change_at", now):
-            self._recompute(rows, row["customer_id"], now)
+        due = [row["customer_id"] for row in rows.select_due(LIFECYCLE.name, "next_change_at", now)]
+        self._prefetch(rows, due)
+        try:
+            for customer_id in due:
+                self._recompute(rows, customer_id, now)
+        finally:
+            self._prefetched = None
         self._until = now
+
+    def _prefetch(self, rows: RowStore, customers: Iterable[UUID]) -> None:
+        wanted = set(customers)
+        referrals = rows.select_in(REFERRALS.name, "referrer_id", list(wanted))
+        wanted.update(r["referred_id"] for r in referrals)
+        grouped: dict[UUID, list[Row]] = {c: [] for c in wanted}
+        for row in rows.select_in(EVENTS.name, "customer_id", list(wanted)):
+            grouped[row["customer_id"]].append(row)
+        self._prefetched = grouped
+        self._referred = defaultdict(list)
+        for referral in referrals:
+            self._referred[referral["referrer_id"]].append(referral["referred_id"])
 
     # ---- gathering ------------------------------------------------------------------
 
@@ -227,31 +253,44 @@ class CustomerLifecycleProjection(Projection):
 
     def facts(self, rows: RowStore, customer_id: UUID) -> CustomerFacts | None:
         """The customer's lifecycle facts from the gathered events (None if unregistered)."""
-        return self._facts(rows, customer_id, _streams(rows, customer_id))
+        return self._facts(rows, customer_id, self._streams(rows, customer_id))
 
-    @staticmethod
+    def _streams(self, rows: RowStore, customer_id: UUID) -> dict[str, list[DomainEvent]]:
+        kept = (
+            self._prefetched[customer_id]
+            if self._prefetched is not None and customer_id in self._prefetched
+            else rows.select(EVENTS.name, {"customer_id": customer_id})
+        )
+        if len(self._decoded) > DECODED_CACHE_SIZE:
+            self._decoded.clear()
+        return _streams(kept, self._decoded)
+
     def _facts(
-        rows: RowStore, customer_id: UUID, mine: dict[str, list[DomainEvent]]
+        self, rows: RowStore, customer_id: UUID, mine: dict[str, list[DomainEvent]]
     ) -> CustomerFacts | None:
         customer_events = [e for e in mine.get("customer", []) if isinstance(e, DomainEvent)]
         if not any(isinstance(e, CustomerRegistered) for e in customer_events):
             return None
-        referred = [
-            r["referred_id"] for r in rows.select(REFERRALS.name, {"referrer_id": customer_id})
-        ]
+        referred = (
+            self._referred.get(customer_id, [])
+            if self._prefetched is not None
+            else [
+                r["referred_id"] for r in rows.select(REFERRALS.name, {"referrer_id": customer_id})
+            ]
+        )
         return facts_from_events(
             customer_events,
             purchases=_purchases(_by_stream(mine.get("order", []))),
             referred_purchases=[
                 p
                 for referred_id in referred
-                for p in _purchases(_by_stream(_streams(rows, referred_id).get("order", [])))
+                for p in _purchases(_by_stream(self._streams(rows, referred_id).get("order", [])))
             ],
             complaints=list(_by_stream(mine.get("complaint", [])).values()),
         )
 
     def _recompute(self, rows: RowStore, customer_id: UUID, until: datetime | None) -> None:
-        mine = _streams(rows, customer_id)
+        mine = self._streams(rows, customer_id)
         facts = self._facts(rows, customer_id, mine)
         if facts is None:
             return
@@ -329,12 +368,21 @@ class CustomerLifecycleProjection(Projection):
         return min(future) if future else None
 
 
-def _streams(rows: RowStore, customer_id: UUID) -> dict[str, list[DomainEvent]]:
-    kept = rows.select(EVENTS.name, {"customer_id": customer_id})
-    kept.sort(key=lambda r: (r["kind"], str(r["aggregate_id"]), r["version"]))
+DECODED_CACHE_SIZE = 200_000
+
+
+def _streams(
+    kept: list[Row], decoded: dict[tuple[UUID, int], DomainEvent]
+) -> dict[str, list[DomainEvent]]:
+    kept = sorted(kept, key=lambda r: (r["kind"], str(r["aggregate_id"]), r["version"]))
     streams: dict[str, list[DomainEvent]] = defaultdict(list)
     for row in kept:
-        streams[row["kind"]].append(event_class(row["topic"]).model_validate_json(row["state"]))
+        key = (row["aggregate_id"], row["version"])
+        event = decoded.get(key)
+        if event is None:
+            event = event_class(row["topic"]).model_validate_json(row["state"])
+            decoded[key] = event
+        streams[row["kind"]].append(event)
     if "customer" in streams:  # own stream first, in version order; opportunities by time
         streams["customer"].sort(key=lambda e: (e.occurred_at, e.version))
     return streams
