@@ -134,7 +134,7 @@ class CRM:
             earlier = self._earlier_result(command)
             if earlier is not None:
                 return earlier, 0
-        assert command.command_id is not None  # noqa: S101 (narrowing for mypy)
+        assert command.command_id is not None  # noqa: S101 # nosec B101 # narrowing for mypy, never false here
         touched: list[UUID] = []
         for attempt in range(1, self.settings.max_attempts + 1):
             context = CommandContext(
@@ -163,7 +163,7 @@ class CRM:
                 if earlier is not None:
                     return earlier, attempt
                 uow.recheck_claims()
-                time.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311 (jitter, not crypto)
+                time.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311 # nosec B311 # retry jitter, not crypto
                 continue
             return result, attempt
         raise ConcurrencyConflict(command.type_name(), touched, self.settings.max_attempts)

@@ -111,7 +111,7 @@ class Operations:
         self, table: Table, where: str = "", params: Sequence[Any] = (), order: str = ""
     ) -> list[dict[str, Any]]:
         d = dialect_of(self._store)
-        statement = f"SELECT * FROM {d.table(table.name)}"  # noqa: S608
+        statement = f"SELECT * FROM {d.table(table.name)}"  # noqa: S608 # nosec B608 # quoted identifiers; callers pass values as parameters
         if where:
             statement += " WHERE " + where.replace("?", d.param)
         if order:

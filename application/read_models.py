@@ -97,7 +97,7 @@ class ReadModels:
         table = self.runner.projections["opportunity_pipeline"].tables[0]
         d = dialect_of(self._store)
         statement = (
-            "SELECT stage, currency, estimated_value, weighted_value FROM "  # noqa: S608
+            "SELECT stage, currency, estimated_value, weighted_value FROM "  # noqa: S608 # nosec B608 # a quoted constant table name
             + d.table(PIPELINE.name)
         )
         types = {c.name: c.type for c in table.columns}
@@ -127,7 +127,7 @@ class ReadModels:
         self.runner  # noqa: B018 - make sure the tables exist
         d = dialect_of(self._store)
         types = {c.name: c.type for c in PURCHASES.columns}
-        statement = "SELECT * FROM " + d.table(PURCHASES.name)  # noqa: S608
+        statement = "SELECT * FROM " + d.table(PURCHASES.name)  # noqa: S608 # nosec B608 # a quoted constant table name; values are parameters
         params: list[object] = []
         if currency is not None:
             statement += f" WHERE currency = {d.param}"
@@ -181,7 +181,7 @@ class ReadModels:
         in the history as soon as ``as_of`` is after its date."""
         at = self._instant(as_of)
         projection = self.runner.projections["customer_lifecycle"]
-        assert isinstance(projection, CustomerLifecycleProjection)  # noqa: S101
+        assert isinstance(projection, CustomerLifecycleProjection)  # noqa: S101 # nosec B101 # narrowing for mypy, the registry's own class
         with read_transaction(self._store) as cursor:
             rows = CursorRowStore(
                 cursor,

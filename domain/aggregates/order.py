@@ -241,7 +241,7 @@ class Order(Aggregate):
         self._expect({Status.PENDING_APPROVAL}, f"{action}_only_pending", action)
         expected = self.next_node
         if node is not expected:
-            assert expected is not None  # noqa: S101 - pending always has a next node
+            assert expected is not None  # noqa: S101 # nosec B101 # pending always has a next node
             raise RuleViolation(
                 "approval_in_route_order",
                 f"the order waits for {expected.value}, not {node.value}",
