@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self, TypeVar
@@ -15,6 +15,8 @@ import structlog
 from adapters.event_store import AppendConflict, EventStore
 from application import handlers as _handlers
 from application.actor import Actor
+from application.audit import Audit
+from application.batch import BatchExecutor, BatchOutcome
 from application.command_log import CommandRecorded, EventRef, command_stream_id, fingerprint
 from application.commands.base import Command
 from application.errors import ConcurrencyConflict, NotFound, PermissionDenied
@@ -53,6 +55,7 @@ class CRM:
         self.settings = settings or Settings()
         self._clock = clock
         self.read_models = ReadModels(store, clock)
+        self.audit = Audit(store)
         self._log = structlog.get_logger("crm").bind(store=store.location.kind)
 
     @classmethod
@@ -167,6 +170,24 @@ class CRM:
                 continue
             return result, attempt
         raise ConcurrencyConflict(command.type_name(), touched, self.settings.max_attempts)
+
+    def execute_batch(
+        self, commands: Sequence[Command], *, actor: Actor, dry_run: bool = False
+    ) -> list[BatchOutcome]:
+        """Many commands in one transaction, for bulk work such as imports.
+
+        Returns one outcome per command, in order: its result, or the typed error that
+        stopped it alone (the others are still recorded). ``dry_run`` checks everything
+        and records nothing. See ``application/batch.py``.
+        """
+        executor = BatchExecutor(
+            self.store,
+            self.settings,
+            self._clock,
+            execute=self.execute,
+            record_for=self._command_record,
+        )
+        return executor.run(commands, actor=actor, dry_run=dry_run)
 
     @staticmethod
     def _command_record(
