@@ -41,6 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("status", help="position, lag and last error of each projection")
     for action in (run, rebuild, actions.choices["status"]):
         action.add_argument("--db", default=DEFAULT_DB, help="store URL (default: %(default)s)")
+
+    from adapters.cli.import_args import add_import_parser
+
+    add_import_parser(verbs)
+
+    from adapters.cli.report import add_parsers as add_report_parsers
+
+    add_report_parsers(verbs, DEFAULT_DB)
+
+    from adapters.cli.audit import add_audit_parser
+
+    add_audit_parser(verbs)
     return parser
 
 
@@ -58,6 +70,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             from adapters.cli.projections import run_projections
 
             return run_projections(args)
+        if args.verb == "audit":
+            from adapters.cli.audit import run_audit
+
+            return run_audit(args)
+        if args.verb == "import":
+            from adapters.cli.importer import run_import
+
+            return run_import(args)
+        if args.verb in ("report", "export"):
+            from adapters.cli.report import run_export, run_report
+
+            return run_report(args) if args.verb == "report" else run_export(args)
         if args.verb == "migrate":
             from application import CRM
 
