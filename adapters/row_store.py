@@ -11,15 +11,20 @@ values (Decimal, UUID, aware datetimes) whatever the store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
+from enum import Enum
 from typing import Any
 
-from adapters.sql import Dialect, execute, executemany, query, where_clause
+from adapters.sql import PG_TYPES, Dialect, composed, execute, executemany, query, where_clause
 from projections.base import Row
-from projections.schema import Table
+from projections.schema import ColumnType, Table
 
 _ABSENT = object()
+# Below this many rows per statement, executemany's pipelined inserts are as quick.
+SET_BASED_FROM = 8
+SET_BASED_CHUNK = 5000
 
 
 class CursorRowStore:
@@ -34,9 +39,21 @@ class CursorRowStore:
         self._dialect = dialect
         self._tables = dict(tables)
         self._physical = dict(physical)
+        # Resolved once: a batch asks for them tens of thousands of times.
+        self._resolved = {
+            name: (spec, dialect.table(self._physical[name]))
+            for name, spec in self._tables.items()
+            if name in self._physical
+        }
+        self._types = {
+            name: {c.name: c.type for c in spec.columns} for name, spec in self._tables.items()
+        }
         # (table, primary key values) -> row, or _ABSENT when known not to exist
         self._cache: dict[tuple[str, tuple[Any, ...]], Any] = {}
         self._dirty: dict[tuple[str, tuple[Any, ...]], Row | None] = {}
+        # (table, leading key column) -> values whose rows are all in the cache, so that a
+        # cache miss on such a value means "no row" without asking the database
+        self._loaded: dict[str, set[Any]] = {}
 
     # ---- RowStore -----------------------------------------------------------------
 
@@ -47,11 +64,36 @@ class CursorRowStore:
             return rows[0] if rows else None
         cache_key = (table, tuple(key[k] for k in spec.primary_key))
         cached = self._cache.get(cache_key)
+        if cached is None and key[spec.primary_key[0]] in self._loaded.get(table, ()):
+            cached = self._cache[cache_key] = _ABSENT
         if cached is None:
             rows = self._select(table, key)
             cached = rows[0] if rows else _ABSENT
             self._cache[cache_key] = cached
         return None if cached is _ABSENT else dict(cached)  # type: ignore[arg-type]
+
+    def prefetch(self, table: str, values: Iterable[Any]) -> None:
+        """Read, in a few round trips, every row whose leading primary-key column is one of
+        ``values``; later ``get`` calls for them are answered from memory, including "no
+        such row". Rows already in the cache (perhaps changed in this batch) are kept."""
+        spec, physical = self._table(table)
+        column = spec.primary_key[0]
+        loaded = self._loaded.setdefault(table, set())
+        wanted = [v for v in dict.fromkeys(values) if v not in loaded]
+        if not wanted:
+            return
+        column_type = next(c.type for c in spec.columns if c.name == column)
+        d = self._dialect
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join(d.param for _ in chunk)
+            statement = f"SELECT * FROM {physical} WHERE {d.quote(column)} IN ({marks})"  # noqa: S608
+            for found in query(
+                self._cursor, d, statement, [d.to_db(column_type, v) for v in chunk]
+            ):
+                row = self._decode(spec, found)
+                self._cache.setdefault((table, tuple(row[k] for k in spec.primary_key)), row)
+        loaded.update(wanted)
 
     def select(self, table: str, where: Mapping[str, Any]) -> list[Row]:
         self.flush(table)
@@ -105,6 +147,7 @@ class CursorRowStore:
             return
         self.flush(table)
         self._cache = {k: v for k, v in self._cache.items() if k[0] != table}
+        self._loaded.pop(table, None)
         execute(
             self._cursor,
             self._dialect,
@@ -143,27 +186,45 @@ class CursorRowStore:
                 ],
             )
         for (table, columns), rows in upserts.items():
-            spec, physical = self._table(table)
-            q = self._dialect.quote
-            conflict = ", ".join(q(k) for k in spec.primary_key)
-            updates = ", ".join(
-                f"{q(c)} = excluded.{q(c)}" for c in columns if c not in spec.primary_key
-            )
-            action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+            self._upsert_rows(table, columns, rows)
+
+    def _upsert_rows(self, table: str, columns: tuple[str, ...], rows: list[Row]) -> None:
+        spec, physical = self._table(table)
+        d = self._dialect
+        q = d.quote
+        conflict = ", ".join(q(k) for k in spec.primary_key)
+        updates = ", ".join(
+            f"{q(c)} = excluded.{q(c)}" for c in columns if c not in spec.primary_key
+        )
+        action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        into = f"INSERT INTO {physical} ({', '.join(q(c) for c in columns)}) "
+        if d.kind == "sqlite" or len(rows) < SET_BASED_FROM:
             executemany(
                 self._cursor,
-                self._dialect,
-                f"INSERT INTO {physical} ({', '.join(q(c) for c in columns)}) "  # noqa: S608
-                f"VALUES ({', '.join(self._dialect.param for _ in columns)}) "
+                d,
+                f"{into}VALUES ({', '.join(d.param for _ in columns)}) "
                 f"ON CONFLICT ({conflict}) {action}",
                 [self._encode(spec, row) for row in rows],
+            )
+            return
+        # PostgreSQL: one statement per chunk, each column sent as one typed array, so the
+        # server plans once and the client makes one round trip instead of one per row.
+        types = {c.name: c.type for c in spec.columns}
+        # %b: binary parameters; psycopg's text array format escapes every item by regex.
+        arrays = ", ".join(f"%b::{PG_TYPES[types[c]]}[]" for c in columns)
+        statement = f"{into}SELECT * FROM unnest({arrays}) ON CONFLICT ({conflict}) {action}"  # noqa: S608
+        for start in range(0, len(rows), SET_BASED_CHUNK):
+            chunk = rows[start : start + SET_BASED_CHUNK]
+            self._cursor.execute(
+                composed(statement),
+                [[_array_item(types[c], row[c]) for row in chunk] for c in columns],
             )
 
     # ---- helpers ------------------------------------------------------------------
 
     def _table(self, name: str) -> tuple[Table, str]:
         try:
-            return self._tables[name], self._dialect.table(self._physical[name])
+            return self._resolved[name]
         except KeyError:
             raise KeyError(f"the projection does not own a table {name!r}") from None
 
@@ -174,8 +235,21 @@ class CursorRowStore:
         return [self._decode(spec, row) for row in rows]
 
     def _encode(self, table: Table, row: Mapping[str, Any]) -> list[Any]:
-        types = {c.name: c.type for c in table.columns}
-        return [self._dialect.to_db(types[k], v) for k, v in row.items()]
+        types = self._types[table.name]
+        to_db = self._dialect.to_db
+        return [to_db(types[k], v) for k, v in row.items()]
 
     def _decode(self, table: Table, row: Mapping[str, Any]) -> Row:
         return {c.name: self._dialect.from_db(c.type, row[c.name]) for c in table.columns}
+
+
+def _array_item(type_: ColumnType, value: Any) -> Any:
+    """psycopg types a list by its first item: keep a numeric column all ``Decimal`` and
+    an enum's value a plain ``str``, whatever a projection wrote."""
+    if value is None:
+        return None
+    if type_ is ColumnType.DECIMAL and not isinstance(value, Decimal):
+        return Decimal(value)
+    if type_ is ColumnType.TEXT and isinstance(value, Enum):
+        return str(value.value)
+    return value

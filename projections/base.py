@@ -9,7 +9,7 @@ position together, so each event is applied exactly once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
@@ -33,6 +33,11 @@ class RowStore(Protocol):
 
     def delete(self, table: str, where: Mapping[str, Any]) -> None: ...
 
+    def prefetch(self, table: str, values: Iterable[Any]) -> None:
+        """Load the rows whose leading key column is in ``values`` in one go, so that the
+        ``get`` calls of a batch (found or not) cost no round trip each."""
+        ...
+
     def select_in(self, table: str, column: str, values: Sequence[Any]) -> list[Row]:
         """Rows whose ``column`` is one of ``values`` (one round trip per few hundred)."""
         ...
@@ -40,6 +45,11 @@ class RowStore(Protocol):
     def select_due(self, table: str, column: str, until: datetime) -> list[Row]:
         """Rows whose ``column`` (a timestamp) is at or before ``until``."""
         ...
+
+
+def ids_of(events: Iterable[DomainEvent], kinds: type | tuple[type, ...]) -> list[Any]:
+    """The aggregate ids of the events of these kinds: what a batch will look up."""
+    return [event.aggregate_id for event in events if isinstance(event, kinds)]
 
 
 class Projection(ABC):

@@ -18,12 +18,13 @@ from domain.events.complaint import (
     ComplaintAssigned,
     ComplaintClosed,
     ComplaintEscalated,
+    ComplaintEvent,
     ComplaintFiled,
     ComplaintFollowedUp,
     ComplaintReopened,
     ComplaintResolved,
 )
-from projections.base import Projection, Row, RowStore
+from projections.base import Projection, Row, RowStore, ids_of
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
 
@@ -95,7 +96,10 @@ class ComplaintCasesProjection(Projection):
     tables: ClassVar[tuple[Table, ...]] = (CASES,)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        rows.prefetch(CASES.name, ids_of(events, ComplaintEvent))
         for event in events:
+            if not isinstance(event, ComplaintEvent):
+                continue
             if isinstance(event, ComplaintFiled):
                 case: Row | None = {
                     "complaint_id": event.aggregate_id,

@@ -49,7 +49,7 @@ from domain.lifecycle import (
     purchases_at,
 )
 from domain.sla import sla_status
-from projections.base import Projection, Row, RowStore
+from projections.base import Projection, Row, RowStore, ids_of
 from projections.retention_views import View
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
@@ -159,7 +159,9 @@ class CustomerLifecycleProjection(Projection):
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         touched: set[UUID] = set()
+        buyers: set[UUID] = set()
         latest = None
+        rows.prefetch(OWNERS.name, ids_of(events, (OrderApproved, OrderCancelled, ComplaintEvent)))
         for event in events:
             customer_id = self._gather(event, rows)
             if customer_id is None:
@@ -167,7 +169,11 @@ class CustomerLifecycleProjection(Projection):
             latest = event.occurred_at if latest is None else max(latest, event.occurred_at)
             touched.add(customer_id)
             if isinstance(event, ORDER_EVENTS):
-                touched.update(self._referrers(rows, customer_id))
+                buyers.add(customer_id)
+        # A purchase counts for whoever referred the buyer (advocate, partner).
+        touched.update(
+            r["referrer_id"] for r in rows.select_in(REFERRALS.name, "referred_id", list(buyers))
+        )
         # Recompute as of the newest instant known (the last tick's clock, or the batch's
         # newest business time); the runner's tick brings due rows up to its clock right
         # after the batch, so the result does not depend on how events were batched.
@@ -197,6 +203,7 @@ class CustomerLifecycleProjection(Projection):
         for row in rows.select_in(EVENTS.name, "customer_id", list(wanted)):
             grouped[row["customer_id"]].append(row)
         self._prefetched = grouped
+        rows.prefetch(LIFECYCLE.name, wanted)
         self._referred = defaultdict(list)
         for referral in referrals:
             self._referred[referral["referrer_id"]].append(referral["referred_id"])
@@ -244,10 +251,6 @@ class CustomerLifecycleProjection(Projection):
             },
         )
         return customer_id
-
-    @staticmethod
-    def _referrers(rows: RowStore, customer_id: UUID) -> list[UUID]:
-        return [r["referrer_id"] for r in rows.select(REFERRALS.name, {"referred_id": customer_id})]
 
     # ---- computing ------------------------------------------------------------------
 

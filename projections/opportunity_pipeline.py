@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from domain.events.base import DomainEvent
 from domain.events.opportunity import (
     OpportunityEvaluated,
+    OpportunityEvent,
     OpportunityLost,
     OpportunityOpened,
     OpportunityQuoted,
@@ -19,7 +20,7 @@ from domain.events.opportunity import (
     OpportunityWon,
 )
 from domain.values import round_to_minor_unit
-from projections.base import Projection, Row, RowStore
+from projections.base import Projection, Row, RowStore, ids_of
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
 
@@ -78,6 +79,9 @@ class OpportunityPipelineProjection(Projection):
     tables: ClassVar[tuple[Table, ...]] = (PIPELINE, STAGE_HISTORY)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        moving = ids_of(events, OpportunityEvent)
+        rows.prefetch(PIPELINE.name, moving)
+        rows.prefetch(STAGE_HISTORY.name, moving)
         for event in events:
             if isinstance(event, OpportunityOpened):
                 self._opened(event, rows)

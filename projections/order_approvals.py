@@ -14,7 +14,7 @@ from domain.events.order import (
     OrderRejected,
     OrderSubmittedForApproval,
 )
-from projections.base import Projection, Row, RowStore
+from projections.base import Projection, Row, RowStore, ids_of
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
 
@@ -58,13 +58,23 @@ ORDERS = Table(
 )
 
 
+DECISIONS = (OrderApprovalStepApproved, OrderRejected)
+
+
 class OrderApprovalsProjection(Projection):
     name: ClassVar[str] = "order_approvals"
     version: ClassVar[int] = 1
     tables: ClassVar[tuple[Table, ...]] = (APPROVALS, ORDERS)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        deciding = ids_of(events, (OrderSubmittedForApproval, *DECISIONS, OrderCancelled))
+        rows.prefetch(ORDERS.name, deciding)
+        rows.prefetch(APPROVALS.name, deciding)
         for event in events:
+            if not isinstance(
+                event, (OrderDrafted, OrderSubmittedForApproval, *DECISIONS, OrderCancelled)
+            ):
+                continue
             if isinstance(event, OrderDrafted):
                 rows.upsert(
                     ORDERS.name,

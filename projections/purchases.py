@@ -22,7 +22,7 @@ from domain.events.order import (
     OrderStatus,
 )
 from domain.values import round_to_minor_unit
-from projections.base import Projection, RowStore
+from projections.base import Projection, RowStore, ids_of
 from projections.retention_views import RETENTION_VIEWS, View
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
@@ -72,6 +72,8 @@ class CustomerPurchasesProjection(Projection):
     views: ClassVar[tuple[View, ...]] = RETENTION_VIEWS
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        rows.prefetch(ORDERS.name, ids_of(events, (OrderLinesChanged, OrderApproved)))
+        rows.prefetch(PURCHASES.name, ids_of(events, OrderCancelled))
         for event in events:
             if isinstance(event, OrderDrafted):
                 rows.upsert(

@@ -17,7 +17,7 @@ from domain.events.complaint import ComplaintFiled, ComplaintFollowedUp
 from domain.events.customer import SatisfactionSurveyed
 from domain.satisfaction import satisfaction_level
 from domain.vocabulary import SatisfactionLevel
-from projections.base import Projection, RowStore
+from projections.base import Projection, RowStore, ids_of
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
 
@@ -64,6 +64,7 @@ class SatisfactionHistoryProjection(Projection):
     tables: ClassVar[tuple[Table, ...]] = (HISTORY, COMPLAINTS)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        rows.prefetch(COMPLAINTS.name, ids_of(events, ComplaintFollowedUp))
         for event in events:
             if isinstance(event, SatisfactionSurveyed):
                 common = {
