@@ -4,10 +4,17 @@ We use ``eventsourcing``'s SQLite and PostgreSQL application recorders as they a
 table layout, gap-free notification ids and locking) and add what the application needs:
 appending many streams' events in one transaction, loading a stream up to a version, and
 telling a version conflict apart from other failures.
+
+Appending seals every event into its stream's hash chain (``adapters/audit/chain.py``).
+The predecessor's hash is known without a read in the common case: loading a stream
+remembers the hash of its last event, and so does a successful append, in a small bounded
+cache of stream heads. A stored event never changes, so a remembered (stream, version,
+hash) stays true whatever other writers do; a miss costs one indexed read.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -18,14 +25,17 @@ from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
     Notification,
+    StoredEvent,
 )
 from psycopg import sql
 
+from adapters.audit.chain import GENESIS, stored_link, unseal
 from adapters.mapper import PydanticEventMapper
 from adapters.store_url import StoreLocation, parse_store_url
 from domain.events.base import DomainEvent
 
 EVENTS_TABLE = "stored_events"
+HEADS_CACHED = 20_000
 
 
 class AppendConflict(Exception):
@@ -42,6 +52,8 @@ class EventStore:
         if self.location.kind == "postgres":
             _create_schema(self.location)
         self.recorder: ApplicationRecorder = self._factory.application_recorder()
+        self._heads: dict[UUID, tuple[int, str]] = {}
+        self._heads_lock = threading.Lock()
 
     def __enter__(self) -> EventStore:
         return self
@@ -59,18 +71,53 @@ class EventStore:
 
     def append(self, events: Sequence[DomainEvent]) -> list[int]:
         """Append events of any number of streams atomically; returns their positions."""
-        stored = [self.mapper.to_stored_event(event) for event in events]
+        stored: list[StoredEvent] = []
+        heads: dict[UUID, tuple[int, str]] = {}
+        for event in events:
+            head = heads.get(event.aggregate_id)
+            if head is not None and head[0] == event.version - 1:
+                prev = head[1]
+            else:
+                prev = self._hash_of(event.aggregate_id, event.version - 1)
+            row, hash_ = self.mapper.sealed(self.mapper.to_stored_event(event), prev)
+            stored.append(row)
+            heads[event.aggregate_id] = (event.version, hash_)
         try:
             positions = self.recorder.insert_events(stored)
         except IntegrityError as error:
             raise AppendConflict(str(error)) from error
+        self._remember(heads)
         return list(positions or [])
 
     def load(self, aggregate_id: UUID, *, to_version: int | None = None) -> list[DomainEvent]:
-        return [
-            self.mapper.to_domain_event(stored)
-            for stored in self.recorder.select_events(aggregate_id, lte=to_version)
-        ]
+        rows = self.recorder.select_events(aggregate_id, lte=to_version)
+        if rows:
+            self._remember({aggregate_id: (rows[-1].originator_version, _last_hash(rows))})
+        return [self.mapper.to_domain_event(stored) for stored in rows]
+
+    def _hash_of(self, aggregate_id: UUID, version: int) -> str:
+        """The chain hash of one stored event (``GENESIS`` before version 1)."""
+        if version < 1:
+            return GENESIS
+        with self._heads_lock:
+            head = self._heads.get(aggregate_id)
+        if head is not None and head[0] == version:
+            return head[1]
+        rows = self.recorder.select_events(aggregate_id, gt=version - 1, lte=version)
+        if not rows:  # nothing to chain to: the insert will conflict or leave a gap
+            return GENESIS
+        sealed = unseal(rows[-1].state)
+        if sealed is not None:
+            return sealed[0]
+        return _last_hash(self.recorder.select_events(aggregate_id, lte=version))
+
+    def _remember(self, heads: dict[UUID, tuple[int, str]]) -> None:
+        with self._heads_lock:
+            for aggregate_id, head in heads.items():
+                self._heads.pop(aggregate_id, None)
+                self._heads[aggregate_id] = head
+            while len(self._heads) > HEADS_CACHED:
+                del self._heads[next(iter(self._heads))]
 
     def read(self, *, after: int = 0, limit: int = 1000) -> Sequence[Notification]:
         """Notifications (stored rows with their log position) after a position."""
@@ -101,6 +148,26 @@ class EventStore:
             )
             row = cursor.fetchone()
             return int(row["n"])
+
+
+def _last_hash(rows: Sequence[StoredEvent]) -> str:
+    """The chain hash of the last of a stream's rows (read from version 1 on). A sealed
+    row states its own; an unhashed one (written before chains) needs the links before it."""
+    sealed = unseal(rows[-1].state)
+    if sealed is not None:
+        return sealed[0]
+    aggregate_id = _uuid(rows[-1].originator_id)
+    prev = GENESIS
+    for row in rows:
+        computed, stored_hash, _, _ = stored_link(
+            prev, row.topic, aggregate_id, row.originator_version, row.state
+        )
+        prev = stored_hash or computed
+    return prev
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
 
 
 def _environment(location: StoreLocation, pool_size: int) -> dict[str, str]:

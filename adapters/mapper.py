@@ -5,6 +5,9 @@ person reading the table with psql can understand it, and so that a hash over it
 stable. The event's ``class_version`` is written into the state; on the way back, every
 ``upcast_vN_vN+1`` step of the current class runs before pydantic validates the result.
 The library's own pydantic example mapper drops ``class_version``; this one does not.
+
+The event store seals each state into its stream's hash chain (``adapters/audit/chain.py``)
+before insert; decoding drops the two seal keys, so events never see them.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from eventsourcing.persistence import (
 )
 
 import domain.events  # noqa: F401 - importing the package registers every event type
+from adapters.audit.chain import HASH_KEY, PREV_KEY, link_hash, seal
 from domain.events.base import DomainEvent, event_class
 
 CLASS_VERSION_KEY = "class_version"
@@ -49,6 +53,26 @@ class PydanticEventMapper(Mapper[UUID]):
             state=canonical_json(state),
         )
 
+    @staticmethod
+    def sealed(stored_event: StoredEvent, prev: str) -> tuple[StoredEvent, str]:
+        """The row to insert, chained to ``prev`` (the predecessor's hash), and its hash."""
+        hash_ = link_hash(
+            prev,
+            stored_event.topic,
+            _uuid(stored_event.originator_id),
+            stored_event.originator_version,
+            stored_event.state,
+        )
+        return (
+            StoredEvent(
+                originator_id=stored_event.originator_id,
+                originator_version=stored_event.originator_version,
+                topic=stored_event.topic,
+                state=seal(stored_event.state, hash_, prev),
+            ),
+            hash_,
+        )
+
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         return self.decode(
             stored_event.topic,
@@ -62,6 +86,8 @@ class PydanticEventMapper(Mapper[UUID]):
         try:
             cls = event_class(topic)
             data: dict[str, Any] = json.loads(state)
+            data.pop(HASH_KEY, None)
+            data.pop(PREV_KEY, None)
             upcast(cls, data)
             data["aggregate_id"] = originator_id
             data["version"] = version
@@ -70,6 +96,10 @@ class PydanticEventMapper(Mapper[UUID]):
             raise MapperDeserialisationError(
                 f"cannot read stored event {topic} v{version} of {originator_id}: {error}"
             ) from error
+
+
+def _uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
 
 
 def upcast(cls: type[DomainEvent], data: dict[str, Any]) -> None:
