@@ -38,7 +38,7 @@ def run_import(args: argparse.Namespace) -> int:
         return 1
     started = time.perf_counter()
     content = read_csv(path, CUSTOMERS if args.what == "customers" else ORDERS)
-    if content.errors:
+    if content.fatal:
         return _reject(source, content.errors)
     with CRM.open(args.db) as crm:
         if args.what == "customers":
@@ -46,6 +46,7 @@ def run_import(args: argparse.Namespace) -> int:
         else:
             customers = _customers_by_ref(crm, content.rows)
             plans, errors = order_plans(content.rows, customers, args.batch_id or _batch_id(path))
+        errors += content.errors
         # The rows that are well-formed are checked against the rules even when others are
         # not, so that one run lists every problem of the file.
         checked = crm.execute_batch([p.command for p in plans], actor=IMPORTER, dry_run=True)

@@ -52,8 +52,15 @@ class CsvFormat:
 
 @dataclass
 class CsvContent:
+    """The well-formed rows, and the problems found so far. A bad header (or an unreadable
+    file) is ``fatal``: no row can be read; a malformed row spoils only itself."""
+
     rows: list[CsvRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def fatal(self) -> bool:
+        return any(error.line <= HEADER_LINE for error in self.errors)
 
 
 def read_csv(path: Path, spec: CsvFormat) -> CsvContent:
