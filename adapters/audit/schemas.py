@@ -40,4 +40,4 @@ def write_schemas(directory: Path) -> list[Path]:
 
 
 def _write(path: Path, document: dict[str, Any]) -> None:
-    path.write_text(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n")
