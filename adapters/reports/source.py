@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Protocol
 from uuid import UUID
 
-from application import CRM
+from adapters.event_store import EventStore
 
 
 class ReportError(ValueError):
@@ -15,9 +16,22 @@ class ReportError(ValueError):
     shows the message on one line and exits with 2, like a usage error."""
 
 
+class Queries(Protocol):
+    """What the reports ask of the application; ``application.CRM`` is one. Adapters serve
+    the application and do not import it (an import contract), so the CLI hands it in."""
+
+    @property
+    def store(self) -> EventStore: ...
+
+    @property
+    def read_models(self) -> Any: ...
+
+    def lifecycle(self, customer_id: UUID, *, as_of: datetime | None = None) -> Any: ...
+
+
 @dataclass(frozen=True)
 class Source:
-    crm: CRM
+    crm: Queries
     now: datetime
     as_of: datetime | None = None  # None: now
     currency: str = "CNY"
