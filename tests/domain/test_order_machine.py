@@ -6,22 +6,28 @@ the route from the total and the discounts, nodes decided in route order by some
 holds the node's role and did not submit, no fulfilment before approval, paid once,
 cancelled and paid are the ends. After every step the aggregate equals the model, a
 refused command has recorded nothing, and the recorded events replay to the same order.
+
+A second machine follows a customer whose purchases are made by such orders (theirs and
+those of customers they refer), with time passing: the lifecycle stage read from the
+events is always one of the ten of DESIGN §3 and the one its eight rules give, and the
+stage history ends in it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from uuid import uuid4
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from domain.aggregates.order import Order
 from domain.approval import DEFAULT_APPROVAL_POLICY, ApprovalNode
 from domain.context import CommandContext
+from domain.events.base import DomainEvent
 from domain.events.order import (
     OrderApprovalStepApproved,
     OrderApproved,
@@ -34,7 +40,10 @@ from domain.events.order import (
     OrderSubmittedForApproval,
     OrderType,
 )
+from domain.lifecycle import facts_from_events, history, purchase_from_order_events, stage_at
+from domain.lifecycle_vocabulary import LifecycleStage
 from domain.values import Money
+from domain.vocabulary import ContactChannel, ContactDirection, RelationshipTier
 from tests.domain.scenario import NOW
 from tests.domain.test_state_machines import MACHINE_SETTINGS, Recorder, register_customer
 
@@ -337,3 +346,195 @@ class OrderMachine(RuleBasedStateMachine):
 
 OrderMachine.TestCase.settings = settings(MACHINE_SETTINGS, stateful_step_count=50)
 TestOrderMachine = OrderMachine.TestCase
+
+
+# ---- the customer lifecycle, with purchases made by real orders -------------------------
+
+Stage = LifecycleStage
+Tier = RelationshipTier
+CHURN_AFTER = timedelta(days=365)
+
+
+@dataclass
+class ModelPurchase:
+    buyer: int  # 0: the customer; 1, 2: the customers they may refer
+    order: Order
+    approved_at: datetime
+    cancelled_at: datetime | None = None
+    events: list[DomainEvent] = field(default_factory=list)
+
+    def stands_at(self, at: datetime) -> bool:
+        return self.approved_at <= at and (self.cancelled_at is None or self.cancelled_at > at)
+
+
+class CustomerLifecycleMachine(RuleBasedStateMachine):
+    """Commands on a customer and orders of theirs and their friends, with time passing;
+    the stage is always one of the ten, and the one DESIGN §3's eight rules give."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = NOW
+        self.customers = [register_customer() for _ in range(3)]
+        self.customer = self.customers[0]
+        self.recorder = Recorder(self.customer, self.customer.collect_events())
+        # The model.
+        self.disqualified = False
+        self.engaged = False
+        self.tier = Tier.TRANSACTIONAL
+        self.member = False
+        self.referred: set[int] = set()
+        self.purchases: list[ModelPurchase] = []
+
+    def context(self, person: Person = REP) -> CommandContext:
+        self.now += timedelta(minutes=1)
+        return CommandContext(actor_id=person.id, now=self.now, actor_roles=person.roles)
+
+    def qualified_or(self) -> str | None:
+        return "customer_qualified" if self.disqualified else None
+
+    @rule(days=st.integers(1, 400))
+    def time_passes(self, days: int) -> None:
+        self.now += timedelta(days=days)
+
+    @rule()
+    def contact(self) -> None:
+        self.recorder.run(
+            lambda: self.customer.record_contact(
+                self.context(),
+                channel=ContactChannel.PHONE,
+                direction=ContactDirection.OUTBOUND,
+                summary="Checked in",
+            ),
+            None,
+        )
+        self.engaged = True
+
+    @rule()
+    def disqualify(self) -> None:
+        produced = self.recorder.run(
+            lambda: self.customer.disqualify(self.context(), reason="Bad debt"),
+            "disqualify_once" if self.disqualified else None,
+        )
+        self.disqualified = self.disqualified or bool(produced)
+
+    @rule()
+    def requalify(self) -> None:
+        produced = self.recorder.run(
+            lambda: self.customer.requalify(self.context()),
+            None if self.disqualified else "requalify_only_disqualified",
+        )
+        self.disqualified = self.disqualified and not produced
+
+    @rule(tier=st.sampled_from(list(Tier)))
+    def change_tier(self, tier: Tier) -> None:
+        refused_by = self.qualified_or() or ("tier_changes" if tier == self.tier else None)
+        if self.recorder.run(
+            lambda: self.customer.change_relationship_tier(self.context(), tier=tier), refused_by
+        ):
+            self.tier = tier
+
+    @rule(join=st.booleans())
+    def membership(self, join: bool) -> None:
+        if join:
+            refused_by = self.qualified_or() or (
+                "membership_not_joined_twice" if self.member else None
+            )
+            action = lambda: self.customer.join_membership(self.context())  # noqa: E731
+        else:
+            refused_by = None if self.member else "membership_left_only_by_members"
+            action = lambda: self.customer.leave_membership(self.context())  # noqa: E731
+        if self.recorder.run(action, refused_by):
+            self.member = join
+
+    @rule(friend=st.sampled_from([1, 2]))
+    def refer(self, friend: int) -> None:
+        refused_by = self.qualified_or() or (
+            "referral_recorded_once" if friend in self.referred else None
+        )
+        if self.recorder.run(
+            lambda: self.customer.record_referral(
+                self.context(), referred_customer_id=self.customers[friend].id
+            ),
+            refused_by,
+        ):
+            self.referred.add(friend)
+
+    @rule(buyer=st.sampled_from([0, 0, 1, 2]))
+    def buy(self, buyer: int) -> None:
+        """Draft, submit and approve: a purchase at the approval (DESIGN §2.3)."""
+        customer = self.customers[buyer]
+        if buyer == 0 and self.disqualified:
+            self.recorder.run(
+                lambda: Order.draft(
+                    self.context(),
+                    order_id=uuid4(),
+                    customer=customer,
+                    order_type=OrderType.STANDARD,
+                    lines=LINE_SETS[0],
+                    currency="CNY",
+                ),
+                "customer_qualified",
+            )
+            return
+        order = Order.draft(
+            self.context(),
+            order_id=uuid4(),
+            customer=customer,
+            order_type=OrderType.STANDARD,
+            lines=LINE_SETS[0],
+            currency="CNY",
+        )
+        order.submit_for_approval(self.context(), policy=DEFAULT_APPROVAL_POLICY)
+        order.approve_step(self.context(MANAGER), node=Node.SALES_MANAGER)
+        assert order.status is Status.APPROVED
+        self.purchases.append(ModelPurchase(buyer, order, self.now, events=order.collect_events()))
+
+    @precondition(lambda self: any(p.cancelled_at is None for p in self.purchases))
+    @rule(data=st.data())
+    def cancel_a_purchase(self, data: st.DataObject) -> None:
+        standing = [p for p in self.purchases if p.cancelled_at is None]
+        purchase = data.draw(st.sampled_from(standing))
+        purchase.order.cancel(self.context(MANAGER), reason="Returned")
+        purchase.events += purchase.order.collect_events()
+        purchase.cancelled_at = self.now
+
+    def model_stage(self, at: datetime) -> Stage:
+        """DESIGN §3, the first rule that holds."""
+        mine = sorted(p.approved_at for p in self.purchases if p.buyer == 0 and p.stands_at(at))
+        if self.disqualified:
+            return Stage.DISQUALIFIED
+        if not mine:
+            return Stage.PROSPECT if self.engaged else Stage.SUSPECT
+        if at - mine[-1] > CHURN_AFTER:
+            return Stage.CHURNED
+        if self.tier in (Tier.PARTNER, Tier.STRATEGIC_ALLIANCE):
+            return Stage.PARTNER
+        if any(p.buyer in self.referred and p.stands_at(at) for p in self.purchases):
+            return Stage.ADVOCATE
+        if self.member:
+            return Stage.MEMBER
+        if len(mine) >= 3 and mine[-1] - mine[0] >= timedelta(days=365):
+            return Stage.LONG_TERM
+        return Stage.REPEAT_BUYER if len(mine) >= 2 else Stage.FIRST_TIME_BUYER
+
+    @invariant()
+    def the_stage_is_one_of_the_ten_and_the_one_the_rules_give(self) -> None:
+        purchases = [purchase_from_order_events(p.events) for p in self.purchases]
+        facts = facts_from_events(
+            self.recorder.events,
+            purchases=[p for p, m in zip(purchases, self.purchases, strict=True) if m.buyer == 0],
+            referred_purchases=[
+                p for p, m in zip(purchases, self.purchases, strict=True) if m.buyer != 0
+            ],
+        )
+        stage = stage_at(facts, self.now)
+        assert len(Stage) == 10
+        assert stage in set(Stage)
+        assert stage is self.model_stage(self.now)
+        transitions = history(facts, self.now)
+        assert transitions[-1].to_stage is stage
+        assert all(t.to_stage in set(Stage) for t in transitions)
+
+
+CustomerLifecycleMachine.TestCase.settings = settings(MACHINE_SETTINGS, stateful_step_count=40)
+TestCustomerLifecycleMachine = CustomerLifecycleMachine.TestCase
