@@ -402,7 +402,7 @@ def _opportunity_story(
         order_id, t = _order_story(w, rng, i, cid, oid, t)
         w.run(f"c{i}:opp:win", WinOpportunity(opportunity_id=oid, order_id=order_id, occurred_at=t))
         if order_id is not None:
-            _fulfil_and_pay(w, rng, i, order_id, t)
+            _repeat_orders(w, rng, i, cid, _fulfil_and_pay(w, rng, i, order_id, t))
     else:
         w.run(
             f"c{i}:opp:lose",
@@ -436,13 +436,21 @@ def _order_lines(rng: random.Random, discount_cap: int = 25) -> tuple[OrderLine,
 
 
 def _order_story(
-    w: DemoWriter, rng: random.Random, i: int, cid: UUID, oid: UUID, t: datetime
+    w: DemoWriter,
+    rng: random.Random,
+    i: int,
+    cid: UUID,
+    oid: UUID | None,
+    t: datetime,
+    key: str = "order",
+    *,
+    decide: bool = True,
 ) -> tuple[UUID | None, datetime]:
     """Draft, submit and take the order through its approval route; some are rejected
     at a node, revised with smaller discounts and resubmitted."""
     t += timedelta(days=rng.randint(1, 5))
     drafted = w.run(
-        f"c{i}:order:draft",
+        f"c{i}:{key}:draft",
         DraftOrder(
             customer_id=cid,
             opportunity_id=oid,
@@ -460,11 +468,13 @@ def _order_story(
     for round_ in range(2):
         t += timedelta(hours=rng.randint(1, 30))
         submitted = w.run(
-            f"c{i}:order:submit{round_}",
+            f"c{i}:{key}:submit{round_}",
             SubmitOrderForApproval(order_id=order_id, occurred_at=t),
             actor=REP,
         )
         if submitted is None:
+            return order_id, t
+        if not decide:  # still waiting in the approval queue when the history ends
             return order_id, t
         route = submitted.events[0].route  # type: ignore[attr-defined]
         rejected = False
@@ -473,7 +483,7 @@ def _order_story(
             decider = NODE_ACTORS[node.value]
             if round_ == 0 and rng.random() < 0.12:
                 w.run(
-                    f"c{i}:order:reject",
+                    f"c{i}:{key}:reject",
                     RejectOrder(
                         order_id=order_id,
                         node=node,
@@ -484,12 +494,12 @@ def _order_story(
                 )
                 t += timedelta(hours=rng.randint(2, 48))
                 w.run(
-                    f"c{i}:order:revise",
+                    f"c{i}:{key}:revise",
                     ReviseOrder(order_id=order_id, reason="Discount reduced.", occurred_at=t),
                     actor=REP,
                 )
                 w.run(
-                    f"c{i}:order:relines",
+                    f"c{i}:{key}:relines",
                     ChangeOrderLines(
                         order_id=order_id, lines=_order_lines(rng, discount_cap=10), occurred_at=t
                     ),
@@ -498,7 +508,7 @@ def _order_story(
                 rejected = True
                 break
             w.run(
-                f"c{i}:order:approve{round_}:{node.value}",
+                f"c{i}:{key}:approve{round_}:{node.value}",
                 ApproveOrderStep(order_id=order_id, node=node, occurred_at=t),
                 actor=decider,
             )
@@ -507,32 +517,51 @@ def _order_story(
     return order_id, t
 
 
-def _fulfil_and_pay(w: DemoWriter, rng: random.Random, i: int, order_id: UUID, t: datetime) -> None:
+def _fulfil_and_pay(
+    w: DemoWriter, rng: random.Random, i: int, order_id: UUID, t: datetime, key: str = "order"
+) -> datetime:
     if rng.random() < 0.04:
         w.run(
-            f"c{i}:order:cancel",
+            f"c{i}:{key}:cancel",
             CancelOrder(
                 order_id=order_id, reason="Customer withdrew.", occurred_at=t + timedelta(days=1)
             ),
             actor=NODE_ACTORS["sales_manager"],
         )
-        return
+        return t
     t += timedelta(days=rng.randint(3, 30))
     if t >= HISTORY_END:
-        return
+        return t
     fulfilled = w.run(
-        f"c{i}:order:fulfil", FulfillOrder(order_id=order_id, occurred_at=t), actor=REP
+        f"c{i}:{key}:fulfil", FulfillOrder(order_id=order_id, occurred_at=t), actor=REP
     )
     t += timedelta(days=rng.randint(5, 45))
     if fulfilled is not None and t < HISTORY_END and rng.random() < 0.9:
         total = w.crm.load(Order, order_id).total
         w.run(
-            f"c{i}:order:pay",
+            f"c{i}:{key}:pay",
             RecordOrderPayment(
                 order_id=order_id, amount=total, payment_reference=f"PAY-{i:05d}", occurred_at=t
             ),
             actor=FINANCE,
         )
+    return t
+
+
+def _repeat_orders(w: DemoWriter, rng: random.Random, i: int, cid: UUID, t: datetime) -> None:
+    """Buyers who come back: each reorder goes through the same approval flow. Some stop
+    after a while (and churn when a year passes with no purchase), a few keep buying."""
+    if rng.random() < 0.45:
+        return
+    for n in range(rng.randint(1, 6)):
+        t += timedelta(days=rng.randint(20, 160))
+        if t >= HISTORY_END:
+            return
+        pending = HISTORY_END - t < timedelta(days=30) and rng.random() < 0.5
+        order_id, t = _order_story(w, rng, i, cid, None, t, key=f"reorder{n}", decide=not pending)
+        if order_id is None or pending:
+            return
+        t = _fulfil_and_pay(w, rng, i, order_id, t, key=f"reorder{n}")
 
 
 SEVERITIES = ["low", "low", "medium", "medium", "medium", "high", "critical"]
