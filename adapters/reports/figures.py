@@ -13,7 +13,7 @@ MEAN_PLACES = Decimal("0.1")
 def share(part: Decimal | int, whole: Decimal | int) -> Decimal:
     """0 of nothing is 0, not an error: an empty store gives a report of zeros."""
     if not whole:
-        return Decimal(0)
+        return Decimal(0).quantize(SHARE_PLACES)
     return (Decimal(part) / Decimal(whole)).quantize(SHARE_PLACES, ROUND_HALF_UP)
 
 

@@ -20,7 +20,7 @@ body { font-family: sans-serif; margin: 2em; color: #222; background: #fff; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 2em; }
 p.as-of { color: #666; margin-top: -0.6em; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 3px 8px; }
+th, td { border: 1px solid #ccc; padding: 3px 8px; white-space: nowrap; }
 th { background: #eef2f7; text-align: left; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
 dl.notes dt { font-weight: bold; float: left; clear: left; margin-right: 0.6em; }
@@ -64,11 +64,13 @@ def _chart(report: Report, chart: Chart, lang: str) -> str:
         [for_people(v, row_col, lang) for v in report.values(chart.row)],
         [header(c, lang) for c in cell_cols],
         _by_row(report, chart),
-        [
-            [for_people(row[report.column(c.key)], c, lang) for c in cell_cols]
-            for row in report.rows
-        ],
+        [[_percent(v) for v in cells] for cells in _by_row(report, chart)],
     )
+
+
+def _percent(rate: float | None) -> str:
+    """Whole percents: a heat-map cell has room for "100%" and no more."""
+    return "" if rate is None else f"{rate * 100:.0f}%"
 
 
 def _by_row(report: Report, chart: HeatMap) -> list[list[float | None]]:
@@ -121,7 +123,7 @@ def render(reports: Sequence[Report], lang: str) -> str:
         f'<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{POLICY}">'
         f"<title>{escape(heading)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{escape(heading)}</h1>"
+        f"<h1>{escape(PAGE_TITLE[lang])}</h1>"
         + "".join(section(r, lang) for r in reports)
         + "</body></html>\n"
     )

@@ -126,8 +126,8 @@ def heat_map(
             ink = "#fff" if value > 0.55 else "#222"
             body.append(
                 f'<rect x="{x}" y="{y}" width="{cell_w - 1}" height="{cell_h - 1}" '
-                f'fill="{_blue(value)}"><title>{escape(name)} {escape(columns[k])}: '
-                f"{escape(text)}</title></rect>"
+                f'fill="{_blue(value)}" stroke="#e4e8ee">'
+                f"<title>{escape(name)} {escape(columns[k])}: {escape(text)}</title></rect>"
                 f'<text x="{x + cell_w / 2:.1f}" y="{y + 15}" text-anchor="middle" '
                 f'font-family="sans-serif" font-size="9" fill="{ink}">{escape(text)}</text>'
             )

@@ -13,6 +13,7 @@ from uuid import UUID
 import pytest
 
 from adapters.reports import render_csv, render_html, render_json, render_text, svg
+from adapters.reports.figures import mean, median, share
 from adapters.reports.model import BarChart, Column, HeatMap, Kind, LineChart, Note, Report
 from adapters.reports.render_text import width
 from adapters.reports.vocabulary import STAGES, reason_zh, reasons
@@ -195,3 +196,11 @@ def test_head_keeps_the_first_rows_and_counts_the_rest() -> None:
     assert len(cut.rows) == 1 and cut.omitted == 1
     assert "… 1 more rows" in render_text.render([cut], "en")
     assert datetime(2025, 1, 2, 1, 30, tzinfo=UTC) == cut.rows[0][5]
+
+
+def test_shares_and_medians_are_exact_and_defined_on_nothing() -> None:
+    assert share(1, 3) == Decimal("0.3333") and share(2, 3) == Decimal("0.6667")
+    assert str(share(0, 0)) == "0.0000"  # an empty store is a report of zeros
+    assert median([5, 1, 3]) == 3 and median([1, 2, 3, 10]) == Decimal("2.5")
+    assert median([]) is None and mean([]) is None
+    assert mean([1, 2]) == Decimal("1.5")
