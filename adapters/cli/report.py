@@ -9,7 +9,10 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from time import perf_counter
 from uuid import UUID
+
+import structlog
 
 from adapters.reports import render_csv, render_html, render_json, render_text
 from adapters.reports.catalogue import ALL, REPORTS, build, build_page
@@ -115,6 +118,7 @@ def run_report(args: argparse.Namespace) -> int:
             except ValueError:
                 raise ReportError(f"--customer {args.customer!r} is not a customer id") from None
         _require_store(args.db)
+        started = perf_counter()
         with CRM.open(args.db) as crm:
             crm.read_models.catch_up()
             source = Source(crm, utc_now(), as_of, args.currency, customer)
@@ -123,6 +127,16 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"crm: {error}", file=sys.stderr)
         return 2
     _write(text, args.out)
+    # What was asked and how long it took; never a row (rows hold customers' names).
+    structlog.get_logger("crm.reports").info(
+        "report",
+        report=args.name,
+        format=args.format,
+        lang=args.lang,
+        as_of=source.as_of_text if as_of else None,
+        bytes=len(text.encode()),
+        duration_ms=round((perf_counter() - started) * 1000, 3),
+    )
     return 0
 
 
