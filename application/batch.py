@@ -162,7 +162,7 @@ class BatchExecutor:
                     outcomes[item.index] = BatchOutcome(error=error)
                 continue
             try:
-                result, events = self._handle(item, actor, view)
+                result, events = self._handle(item, actor, view, record=not dry_run)
             except (CRMError, ValidationError) as error:
                 outcomes[item.index] = BatchOutcome(error=error)
                 continue
@@ -223,7 +223,7 @@ class BatchExecutor:
         return BatchView(self._store, load_streams(self._store, wanted), wanted)
 
     def _handle(
-        self, item: _Pending, actor: Actor, view: BatchView
+        self, item: _Pending, actor: Actor, view: BatchView, *, record: bool
     ) -> tuple[CommandResult, list[DomainEvent]]:
         command = item.command
         command_id = cast(str, command.command_id)
@@ -243,7 +243,8 @@ class BatchExecutor:
             command_id=command_id,
         )
         events = uow.all_events()
-        events.append(self._record_for(command_id, command, context, result))
+        if record:  # a dry run stores nothing, so it needs no idempotency record
+            events.append(self._record_for(command_id, command, context, result))
         return result, events
 
     def _replayed(self, replays: dict[int, CommandRecorded]) -> dict[int, CommandResult]:

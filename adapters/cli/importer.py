@@ -11,10 +11,12 @@ same file again, or finishing an import that was interrupted, records nothing tw
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from uuid import UUID
 
@@ -32,10 +34,15 @@ IMPORTER = Actor(id="crm-import", roles=frozenset({Role.ADMIN}))
 
 def run_import(args: argparse.Namespace) -> int:
     path: Path = args.file
-    source = path.name
     if not path.is_file():
         print(f"crm: no such file: {path}", file=sys.stderr)
         return 1
+    with _bulk_allocation():
+        return _import(args, path)
+
+
+def _import(args: argparse.Namespace, path: Path) -> int:
+    source = path.name
     started = time.perf_counter()
     content = read_csv(path, CUSTOMERS if args.what == "customers" else ORDERS)
     if content.fatal:
@@ -53,15 +60,21 @@ def run_import(args: argparse.Namespace) -> int:
         errors += _failures(plans, checked)
         if errors:
             return _reject(source, errors)
-        new = sum(1 for o in checked if o.result is not None and not o.result.replayed)
+        # Rows imported before are not sent again: their records say they are done.
+        fresh = [
+            plan
+            for plan, outcome in zip(plans, checked, strict=True)
+            if outcome.result is not None and not outcome.result.replayed
+        ]
         things = _count(len(plans), args.what[:-1])
         if args.dry_run:
             print(
                 f"{source}: {_count(len(content.rows), 'row')}, {things}, all valid; dry run: "
-                f"{new} would be new, {len(plans) - new} already imported; nothing written"
+                f"{len(fresh)} would be new, {len(plans) - len(fresh)} already imported; "
+                "nothing written"
             )
             return 0
-        written = _write(crm, plans, args.batch_size, source)
+        written = _write(crm, fresh, args.batch_size, source)
         if isinstance(written, list):
             return _reject(source, written, partial=True)
     new, events, batches = written
@@ -71,6 +84,19 @@ def run_import(args: argparse.Namespace) -> int:
         f"{time.perf_counter() - started:.1f}s)"
     )
     return 0
+
+
+@contextlib.contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    """An import holds a whole file's commands and events in memory; Python's cyclic
+    garbage collector would rescan them all every few thousand allocations (a third of the
+    run time at 20,000 customers). They form no cycles worth collecting before the end."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
 
 
 def _write(
