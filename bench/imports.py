@@ -1,0 +1,374 @@
+"""CSV import throughput into PostgreSQL against raw psycopg COPY of the same rows, same run.
+
+    .venv/bin/python -m bench.imports [--customers N] [--runs R] [--batch-size B] [--out PATH]
+
+Each run generates (seeded, so every run is the same) ``customers.csv`` with N customers and
+``orders.csv`` with about 3.5 N historical orders of one to three lines each, then times
+``crm import customers`` followed by ``crm import orders`` (the real command, in process:
+reading, checking every row against the rules, batched writes) into a fresh PostgreSQL
+schema. The baseline then COPYs exactly the rows that import stored (same ids, versions,
+topics and state bytes) into a scratch table of the same shape as ``stored_events``, in a
+fresh schema, in one transaction: the cost of getting those bytes into PostgreSQL at all.
+
+Figures: stored rows per second (every row the import wrote: events, unique-value claims,
+command records), business events per second (customers registered plus orders imported),
+each the median over the runs; ratio = ours / COPY on stored rows. This is a benchmark,
+not a test: it asserts only that everything was recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import gc
+import io
+import json
+import logging
+import os
+import platform
+import random
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import structlog
+from psycopg import sql
+
+from adapters.cli import main as crm_main
+from adapters.imports.formats import LINE_COLUMNS, ORDER_COLUMNS
+
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
+DEFAULT_OUT = Path(__file__).with_name("results-imports.json")
+ORDERS_PER_CUSTOMER = 3.5
+SEED = 20261201
+CUSTOMER_HEADER = (
+    *("external_ref", "kind", "name", "phone", "email", "region", "tier"),
+    *("registered_at", "address_line1", "address_city", "attr.erp_group"),
+)
+
+CITIES = ("上海", "北京", "广州", "深圳", "杭州", "成都", "Singapore", "Hamburg")
+SURNAMES = ("王", "李", "张", "刘", "陈", "杨", "黄", "赵", "Smith", "Müller")
+PRODUCTS = (
+    ("SHF-100", "Shelving unit", "1280"),
+    ("BIN-20", "Storage bin", "35.50"),
+    ("TEA-1", "龙井茶 250g", "388"),
+    ("DESK-7", "Standing desk", "2450"),
+    ("LMP-3", "Desk lamp", "129.90"),
+    ("CHR-2", "Office chair", "899"),
+)
+
+
+# ---- the files -----------------------------------------------------------------------------
+
+
+def write_files(directory: Path, customers: int) -> tuple[Path, Path, int, int]:
+    """customers.csv and orders.csv: their paths, the number of orders and of order lines."""
+    rng = random.Random(SEED)
+    customer_path = directory / "customers.csv"
+    order_path = directory / "orders.csv"
+    start = datetime(2016, 1, 1, tzinfo=UTC)
+    registered: list[datetime] = []
+    with customer_path.open("w", encoding="utf-8", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(CUSTOMER_HEADER)
+        for i in range(customers):
+            company = rng.random() < 0.4
+            when = start + timedelta(days=rng.randrange(0, 365 * 6), seconds=rng.randrange(86400))
+            registered.append(when)
+            out.writerow(
+                [
+                    f"C-{i:07d}",
+                    "company" if company else "individual",
+                    f"{rng.choice(SURNAMES)}{'贸易有限公司' if company else '先生'} {i}",
+                    f"+86 139 {rng.randrange(10**7, 10**8)}",
+                    f"customer{i}@example.cn",
+                    rng.choice(("East", "North", "South", "West")),
+                    rng.choice(("transactional", "preferred_supplier", "partner")),
+                    when.isoformat(),
+                    f"{rng.randrange(1, 999)} Nanjing Rd, Bldg {rng.randrange(1, 9)}",
+                    rng.choice(CITIES),
+                    rng.choice("ABC"),
+                ]
+            )
+    orders = round(customers * ORDERS_PER_CUSTOMER)
+    lines = 0
+    with order_path.open("w", encoding="utf-8", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow([*ORDER_COLUMNS, *LINE_COLUMNS])
+        for n in range(orders):
+            owner = rng.randrange(customers)
+            approved = registered[owner] + timedelta(days=rng.randrange(1, 700))
+            status = rng.choice(("approved", "fulfilled", "paid", "paid", "cancelled"))
+            fulfilled = approved + timedelta(days=2) if status in ("fulfilled", "paid") else None
+            paid = approved + timedelta(days=20) if status == "paid" else None
+            cancelled = approved + timedelta(days=1) if status == "cancelled" else None
+            head = {
+                "order_ref": f"SO-{n:08d}",
+                "customer_ref": f"C-{owner:07d}",
+                "currency": "CNY",
+                "status": status,
+                "approved_at": approved.isoformat(),
+                "fulfilled_at": fulfilled.isoformat() if fulfilled else "",
+                "paid_at": paid.isoformat() if paid else "",
+                "cancelled_at": cancelled.isoformat() if cancelled else "",
+                "order_type": "standard",
+                "delivery_date": "",
+                "payment_terms": "net 30",
+            }
+            for line, (sku, name, price) in enumerate(rng.sample(PRODUCTS, rng.randint(1, 3))):
+                cells = dict.fromkeys(ORDER_COLUMNS, "") | {"order_ref": head["order_ref"]}
+                if line == 0:
+                    cells = head
+                cells |= {
+                    "sku": sku,
+                    "item_name": name,
+                    "spec": "",
+                    "quantity": str(rng.randint(1, 50)),
+                    "unit_price": price,
+                    "discount_pct": rng.choice(("", "5", "10")),
+                    "unit_cost": "",
+                }
+                out.writerow([cells[c] for c in (*ORDER_COLUMNS, *LINE_COLUMNS)])
+                lines += 1
+    return customer_path, order_path, orders, lines
+
+
+# ---- stores --------------------------------------------------------------------------------
+
+
+def _pg_connect() -> psycopg.Connection[Any]:
+    return psycopg.connect(**POSTGRES, autocommit=True, connect_timeout=5)  # type: ignore[arg-type]
+
+
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    schema = f"bench_{uuid.uuid4().hex}"
+    with _pg_connect() as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    try:
+        yield schema
+    finally:
+        with _pg_connect() as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def store_url(schema: str) -> str:
+    p = POSTGRES
+    return f"postgresql://{p['user']}@{p['host']}:{p['port']}/{p['dbname']}?schema={schema}"
+
+
+# ---- one run of each side -----------------------------------------------------------------
+
+
+def ours(customer_path: Path, order_path: Path, schema: str, batch_size: int) -> float:
+    """Seconds to import both files with the crm command."""
+    url = store_url(schema)
+    # The store's tables exist before the clock starts, as they would in production.
+    _quiet(["migrate", "--db", url])
+    gc.collect()
+    started = time.perf_counter()
+    for what, path in (("customers", customer_path), ("orders", order_path)):
+        args = ["import", what, str(path), "--db", url, "--batch-size", str(batch_size)]
+        code, output = _quiet(args)
+        if code != 0:
+            raise RuntimeError(f"crm import {what} failed ({code}):\n{output[-2000:]}")
+    return time.perf_counter() - started
+
+
+def _quiet(argv: list[str]) -> tuple[int, str]:
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        code = crm_main(argv)
+    return code, buffer.getvalue()
+
+
+def stored_rows(schema: str) -> list[tuple[Any, ...]]:
+    with _pg_connect() as conn:
+        return conn.execute(
+            sql.SQL(
+                "SELECT originator_id, originator_version, topic, state FROM {}.stored_events "
+                "ORDER BY notification_id"
+            ).format(sql.Identifier(schema))
+        ).fetchall()
+
+
+def baseline_copy(rows: list[tuple[Any, ...]], schema: str) -> float:
+    """Seconds to COPY the same rows into a table shaped like ``stored_events``."""
+    table = sql.Identifier(schema, "stored_events")
+    with _pg_connect() as conn:
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {} (originator_id uuid NOT NULL, originator_version bigint NOT NULL,"
+                " topic text, state bytea, notification_id bigserial,"
+                " PRIMARY KEY (originator_id, originator_version))"
+            ).format(table)
+        )
+        gc.collect()
+        started = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cursor:
+            copy_sql = sql.SQL(
+                "COPY {} (originator_id, originator_version, topic, state) FROM STDIN"
+            ).format(table)
+            with cursor.copy(copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        elapsed = time.perf_counter() - started
+        (count,) = conn.execute(sql.SQL("SELECT COUNT(*) FROM {}").format(table)).fetchone()  # type: ignore[misc]
+    _check(count == len(rows), "COPY stored every row")
+    return elapsed
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise RuntimeError(f"benchmark sanity check failed: {what}")
+
+
+# ---- the whole benchmark --------------------------------------------------------------------
+
+
+def measure(customers: int, runs: int, batch_size: int) -> dict[str, Any]:
+    per_run: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="crm-bench-imports-") as tmp:
+        customer_path, order_path, orders, order_lines = write_files(Path(tmp), customers)
+        business = customers + orders
+        for run in range(1, runs + 1):
+            with fresh_schema() as schema:
+                seconds = ours(customer_path, order_path, schema, batch_size)
+                rows = stored_rows(schema)
+            topics = Counter(row[2] for row in rows)
+            _check(topics["CustomerRegistered"] == customers, "every customer registered")
+            _check(topics["OrderImported"] == orders, "every order imported")
+            with fresh_schema() as scratch:
+                copy_seconds = baseline_copy(rows, scratch)
+            figures = {
+                "ours_s": round(seconds, 3),
+                "ours_rows_per_s": round(len(rows) / seconds, 1),
+                "ours_business_events_per_s": round(business / seconds, 1),
+                "copy_s": round(copy_seconds, 3),
+                "copy_rows_per_s": round(len(rows) / copy_seconds, 1),
+                "stored_rows": len(rows),
+                "stored_bytes": sum(len(row[3]) for row in rows),
+            }
+            per_run.append(figures)
+            print(
+                f"  run {run}/{runs}: import {seconds:.1f}s = {figures['ours_rows_per_s']:,.0f} "
+                f"rows/s ({figures['ours_business_events_per_s']:,.0f} business events/s); "
+                f"COPY {copy_seconds:.2f}s = {figures['copy_rows_per_s']:,.0f} rows/s",
+                file=sys.stderr,
+                flush=True,
+            )
+            del rows
+    ours_rows = statistics.median(r["ours_rows_per_s"] for r in per_run)
+    copy_rows = statistics.median(r["copy_rows_per_s"] for r in per_run)
+    return {
+        "workload": "csv_import_postgres",
+        "ours": "crm import customers FILE + crm import orders FILE (check all, then batched)",
+        "baseline": "psycopg COPY of the same stored rows into a stored_events-shaped table",
+        "customers": customers,
+        "orders": orders,
+        "order_lines": order_lines,
+        "business_events": business,
+        "stored_rows": per_run[0]["stored_rows"],
+        "stored_bytes": per_run[0]["stored_bytes"],
+        "ours_median_rows_per_s": round(ours_rows, 1),
+        "ours_median_business_events_per_s": round(
+            statistics.median(r["ours_business_events_per_s"] for r in per_run), 1
+        ),
+        "ours_median_s": round(statistics.median(r["ours_s"] for r in per_run), 3),
+        "copy_median_rows_per_s": round(copy_rows, 1),
+        "ratio": round(ours_rows / copy_rows, 3),
+        "target_events_per_s": 20000,
+        "runs": per_run,
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    with _pg_connect() as conn:
+        server = conn.info.parameter_status("server_version")
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "postgres": server,
+        "eventsourcing": version("eventsourcing"),
+        "pydantic": version("pydantic"),
+        "psycopg": version("psycopg"),
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.imports",
+        description="CSV import throughput into PostgreSQL against raw COPY of the same rows.",
+    )
+    parser.add_argument("--customers", type=int, default=20000, help="default 20000")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs (default 3)")
+    parser.add_argument("--batch-size", type=int, default=500, help="default 500")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results")
+    args = parser.parse_args(argv)
+    if args.customers < 1 or args.runs < 1 or args.batch_size < 1:
+        parser.error("--customers, --runs and --batch-size must be at least 1")
+    return args
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    try:
+        _pg_connect().close()
+    except psycopg.OperationalError as error:
+        print(f"PostgreSQL unreachable: {error}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    figure = measure(args.customers, args.runs, args.batch_size)
+    elapsed = time.perf_counter() - started
+    print(
+        f"crm import into PostgreSQL: {figure['customers']:,} customers + {figure['orders']:,} "
+        f"orders, median of {args.runs} runs"
+    )
+    print(
+        f"  ours: {figure['ours_median_rows_per_s']:,.0f} stored rows/s "
+        f"({figure['stored_rows']:,} rows), {figure['ours_median_business_events_per_s']:,.0f} "
+        f"business events/s, {figure['ours_median_s']:.1f}s"
+    )
+    print(f"  COPY of the same rows: {figure['copy_median_rows_per_s']:,.0f} rows/s")
+    print(f"  ratio (ours / COPY): {figure['ratio']:.3f}; took {elapsed:.1f}s")
+    result = {
+        "benchmark": "imports",
+        "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "parameters": {
+            "customers": args.customers,
+            "orders_per_customer": ORDERS_PER_CUSTOMER,
+            "runs": args.runs,
+            "batch_size": args.batch_size,
+            "seed": SEED,
+        },
+        "figures": [figure],
+        "elapsed_s": round(elapsed, 1),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
