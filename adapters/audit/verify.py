@@ -73,7 +73,7 @@ class _StreamCheck:
     """Walks one stream in version order; stops checking at the first bad link but keeps
     the stream's stored hashes, to tell a reordering from an alteration at the end."""
 
-    def __init__(self, aggregate_id: UUID) -> None:
+    def __init__(self, aggregate_id: str) -> None:
         self.aggregate_id = aggregate_id
         self.prev = GENESIS
         self.expected = 1
@@ -122,7 +122,7 @@ class _StreamCheck:
             return self._classify(self.suspect)
         if self.sealed == 0:
             return Finding(
-                self.aggregate_id, 1, "unhashed", "written before hash chains; not verifiable"
+                UUID(self.aggregate_id), 1, "unhashed", "written before hash chains; not verifiable"
             )
         return None
 
@@ -153,7 +153,7 @@ class _StreamCheck:
         )
 
     def _found(self, version: int, reason: str, detail: str) -> Finding:
-        self.finding = Finding(self.aggregate_id, version, reason, detail)
+        self.finding = Finding(UUID(self.aggregate_id), version, reason, detail)
         return self.finding
 
 

@@ -152,3 +152,16 @@ def test_schemas_for_every_event_type_and_the_export_line(tmp_path: Path) -> Non
     line = json.loads((tmp_path / "export-line.schema.json").read_text())
     assert list(line["properties"]) == KEYS
     assert len(written) == len(EVENT_TYPES) + 2
+
+
+def test_the_written_lines_are_the_export_lines_exactly(crm: CRM) -> None:
+    history = record_history(crm)
+
+    written = exported(crm)
+    built = list(export_lines(crm.store))
+
+    assert written == built
+    assert any(
+        line["payload"].get("profile", {}).get("name") == "华信贸易有限公司" for line in built
+    )
+    assert any(line["aggregate_id"] == str(history.complaint_id) for line in built)
