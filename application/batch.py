@@ -136,7 +136,26 @@ class BatchExecutor:
                 pending.append(self._prepare(index, command, actor))
             except (CRMError, ValidationError) as error:
                 outcomes[index] = BatchOutcome(error=error)
+        to_store = self._decide(pending, outcomes, actor, dry_run=dry_run)
+        if to_store and not dry_run:
+            try:
+                self._store.append(to_store)
+            except AppendConflict:
+                self._log.info("batch_conflict", commands=len(pending))
+                self._one_by_one(pending, outcomes, actor)
+        settled = [cast(BatchOutcome, o) for o in outcomes]
+        self._report(settled, len(to_store), started, dry_run=dry_run)
+        return settled
 
+    def _decide(
+        self,
+        pending: Sequence[_Pending],
+        outcomes: list[BatchOutcome | None],
+        actor: Actor,
+        *,
+        dry_run: bool,
+    ) -> list[DomainEvent]:
+        """Each command's outcome, in order, against the bulk-read state; the events to store."""
         view = self._prefetch(pending)
         to_store: list[DomainEvent] = []
         replays: dict[int, CommandRecorded] = {}
@@ -147,8 +166,8 @@ class BatchExecutor:
             stamp = fingerprint(item.command)
             if command_id in first_of:
                 # The same id twice in one batch: the second is the first one again.
-                first_print, first_index, first_type = first_of[command_id]
-                if first_print == stamp:
+                first_stamp, first_index, first_type = first_of[command_id]
+                if first_stamp == stamp:
                     again.append((item.index, first_index))
                 else:
                     outcomes[item.index] = BatchOutcome(error=_reused_id(command_id, first_type))
@@ -179,24 +198,33 @@ class BatchExecutor:
                 if first.result is not None
                 else first
             )
-        if to_store and not dry_run:
-            try:
-                self._store.append(to_store)
-            except AppendConflict:
-                self._log.info("batch_conflict", commands=len(pending))
-                return self._one_by_one(commands, pending, outcomes, actor)
-        done = [o for o in outcomes if o is not None]
+        return to_store
+
+    def _report(
+        self, outcomes: Sequence[BatchOutcome], events: int, started: float, *, dry_run: bool
+    ) -> None:
+        """One log event per refused command (rule and field, never the payload), one per
+        batch."""
+        for index, outcome in enumerate(outcomes):
+            if outcome.error is not None:
+                self._log.info(
+                    "batch_command",
+                    index=index,
+                    outcome=type(outcome.error).__name__,
+                    rule=getattr(outcome.error, "rule", None),
+                    field=getattr(outcome.error, "field", None),
+                )
+        results = [o.result for o in outcomes if o.result is not None]
         self._log.info(
             "batch",
-            outcome="validated" if dry_run else "applied",
-            commands=len(commands),
-            new=sum(1 for o in done if o.result is not None and not o.result.replayed),
-            replayed=sum(1 for o in done if o.result is not None and o.result.replayed),
-            failed=sum(1 for o in done if o.error is not None),
-            events=len(to_store),
+            outcome="checked" if dry_run else "applied",
+            commands=len(outcomes),
+            new=sum(1 for r in results if not r.replayed),
+            replayed=sum(1 for r in results if r.replayed),
+            failed=len(outcomes) - len(results),
+            events=events,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
-        return [cast(BatchOutcome, o) for o in outcomes]
 
     def _prepare(self, index: int, command: Command, actor: Actor) -> _Pending:
         # Re-validate, as execute does: a model built with model_construct() skips validation.
@@ -267,19 +295,14 @@ class BatchExecutor:
         }
 
     def _one_by_one(
-        self,
-        commands: Sequence[Command],
-        pending: Sequence[_Pending],
-        outcomes: list[BatchOutcome | None],
-        actor: Actor,
-    ) -> list[BatchOutcome]:
+        self, pending: Sequence[_Pending], outcomes: list[BatchOutcome | None], actor: Actor
+    ) -> None:
         """After a conflict nothing of the batch is stored: settle each command alone."""
         for item in pending:
             try:
                 outcomes[item.index] = BatchOutcome(result=self._execute(item.command, actor=actor))
             except (CRMError, ValidationError) as error:
                 outcomes[item.index] = BatchOutcome(error=error)
-        return [cast(BatchOutcome, o) for o in outcomes]
 
 
 def _check_record(command_id: str, stamp: str, record: DomainEvent) -> CommandRecorded:
