@@ -42,13 +42,12 @@ def load_streams(store: EventStore, stream_ids: Iterable[UUID]) -> dict[UUID, li
                 # The library stores SQLite ids as 32 hex digits.
                 where = f"originator_id IN ({', '.join('?' * len(chunk))})"
                 params = [stream_id.hex for stream_id in chunk]
-            rows = query(
-                cursor,
-                dialect,
-                f"SELECT originator_id, originator_version, topic, state FROM {table} "  # noqa: S608 (checked identifier, placeholders only)
-                f"WHERE {where} ORDER BY originator_id, originator_version",
-                params,
+            # The table is a checked identifier and the ids are bound parameters.
+            statement = (
+                f"SELECT originator_id, originator_version, topic, state FROM {table} "  # noqa: S608 # nosec B608
+                f"WHERE {where} ORDER BY originator_id, originator_version"
             )
+            rows = query(cursor, dialect, statement, params)
             for row in rows:
                 stream_id = _uuid(row["originator_id"])
                 stored = StoredEvent(
