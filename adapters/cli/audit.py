@@ -11,6 +11,7 @@ from uuid import UUID
 from adapters.audit.export import write_export
 from adapters.audit.schemas import write_schemas
 from adapters.audit.verify import Finding, verify_chains
+from adapters.event_store import EventStore
 
 DEFAULT_DB = "sqlite:///crm.db"
 UNHASHED_EXAMPLES = 5
@@ -43,7 +44,12 @@ def add_audit_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser])
     schemas.add_argument("directory", type=Path, metavar="DIR")
 
     actions.add_parser("verify", help="recompute every hash chain; exit 1 if any is broken")
-    for action in (as_of, export, actions.choices["verify"]):
+    actions.add_parser(
+        "diff",
+        help="catch the read models up, rebuild them into scratch tables and compare row by "
+        "row; exit 1 on any difference",
+    )
+    for action in (as_of, export, actions.choices["verify"], actions.choices["diff"]):
         action.add_argument("--db", default=DEFAULT_DB, help="store URL (default: %(default)s)")
 
 
@@ -71,13 +77,12 @@ def run_audit(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             print(f"exported {count} events", file=sys.stderr)
             return 0
+        if args.action == "diff":
+            return _diff(crm.store)
         return _verify(crm.store)
 
 
-def _verify(store: object) -> int:
-    from adapters.event_store import EventStore
-
-    assert isinstance(store, EventStore)  # noqa: S101 (narrowing)
+def _verify(store: EventStore) -> int:
     unhashed: list[UUID] = []
 
     def show(finding: Finding) -> None:
@@ -103,6 +108,32 @@ def _verify(store: object) -> int:
         f"({report.seconds:.2f}s, {rate:,.0f} events/s)"
     )
     return 1 if report.broken else 0
+
+
+def _diff(store: EventStore) -> int:
+    from adapters.audit.diff import diff_projections
+
+    report = diff_projections(store)
+    for table in report.tables:
+        print(
+            f"{table.table}: {table.live_rows} live rows, {table.rebuilt_rows} rebuilt, "
+            f"{table.differences} differ"
+        )
+        for row in table.shown:
+            key = ", ".join(f"{k}={v}" for k, v in row.key.items())
+            if row.kind != "changed":
+                where = "live only" if row.kind == "extra" else "rebuilt only"
+                print(f"  {row.kind:<8} [{key}] ({where})")
+            for name, (live, rebuilt) in row.columns.items():
+                print(f"  changed  [{key}] {name}: live {live!r}, rebuilt {rebuilt!r}")
+        if table.differences > len(table.shown):
+            print(f"  ... and {table.differences - len(table.shown)} more")
+    verdict = "DIFFERENT" if report.differences else "same"
+    print(
+        f"{verdict}: {report.differences} differing rows at position {report.position}, "
+        f"as of {report.at.isoformat()}"
+    )
+    return 1 if report.differences else 0
 
 
 def _utc(text: str) -> datetime:

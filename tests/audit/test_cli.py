@@ -36,6 +36,7 @@ def test_as_of_export_verify_and_a_tampered_row(store_url: str, tmp_path: Path) 
     export = crm("export", "--db", store_url)
     one = crm("export", "--aggregate", str(history.customer_id), "--db", store_url)
     verified = crm("verify", "--db", store_url)
+    diff = crm("diff", "--db", store_url)
 
     assert as_of.returncode == 0, as_of.stderr
     view = json.loads(as_of.stdout)
@@ -47,6 +48,9 @@ def test_as_of_export_verify_and_a_tampered_row(store_url: str, tmp_path: Path) 
     assert [json.loads(line)["version"] for line in one.stdout.splitlines()] == [1, 2, 3, 4, 5]
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert verified.stdout.startswith(f"ok: {total} events")
+    assert diff.returncode == 0, diff.stdout + diff.stderr
+    assert "customer_lifecycle: 1 live rows, 1 rebuilt, 0 differ" in diff.stdout
+    assert diff.stdout.splitlines()[-1].startswith("same: 0 differing rows at position ")
 
     run_sql(
         store_url,
