@@ -18,6 +18,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from uuid import UUID
 
+from adapters.reports import render_text
+from adapters.reports.catalogue import build_page
+from adapters.reports.source import Source
 from application import CRM, Actor, CommandResult, Role, RuleViolation
 from application.commands import (
     ApproveOrderStep,
@@ -82,6 +85,7 @@ from domain.events import (
 
 HISTORY_END = datetime(2026, 1, 1, tzinfo=UTC)
 HISTORY_DAYS = 730
+DEMO_ROWS = 10  # long lists (churn risk, follow-ups) are cut to their head
 IMPORTER = Actor(id="demo-importer", roles=frozenset({Role.ADMIN}))
 # Approvals need distinct people holding each node's role (separation of duties); every
 # demo actor is also admin because recording history with its own dates needs that role.
@@ -134,6 +138,7 @@ class Tally:
     recorded: int = 0
     replayed: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
+    beyond_history: int = 0
     events: Counter[str] = field(default_factory=Counter)
     results: list[CommandResult] = field(default_factory=list)
 
@@ -146,7 +151,12 @@ class DemoWriter:
         self.last_at: dict[UUID, datetime] = {}
 
     def run(self, key: str, command: Command, actor: Actor = IMPORTER) -> CommandResult | None:
-        """Execute one command; a rule the generator did not foresee is counted, not fatal."""
+        """Execute one command; a rule the generator did not foresee is counted, not fatal.
+        A story running past the end of the history stops there: the demo's "now" is
+        ``HISTORY_END``, and nothing is recorded as having happened after it."""
+        if command.occurred_at is not None and command.occurred_at > HISTORY_END:
+            self.tally.beyond_history += 1
+            return None
         command = command.model_copy(update={"command_id": f"demo-{self.seed}:{key}"})
         try:
             result = self.crm.execute(command, actor=actor)
@@ -670,7 +680,9 @@ def _complaint_story(w: DemoWriter, rng: random.Random, i: int, cid: UUID, t: da
 def run_demo(url: str, *, customers: int, seed: int, out: object = None) -> int:
     started = time.perf_counter()
     rng = random.Random(seed)  # nosec B311 # reproducible sample data, not a secret
-    with CRM.open(url) as crm:
+    # The demo's clock stands at the end of its history, so that what it records and the
+    # read models it prints are the same whatever day it runs.
+    with CRM.open(url, clock=lambda: HISTORY_END) as crm:
         writer = DemoWriter(crm, seed)
         ids: list[UUID] = []
         for i in range(customers):
@@ -697,7 +709,16 @@ def run_demo(url: str, *, customers: int, seed: int, out: object = None) -> int:
                 )
         total_events = crm.store.count_events()
         display = crm.store.location.display
+        print("catching the read models up ...", file=sys.stderr, flush=True)
+        crm.read_models.catch_up()
+        reports = [report.head(DEMO_ROWS) for report in build_page(Source(crm, HISTORY_END))]
     _print_summary(writer.tally, display, total_events, time.perf_counter() - started)
+    print()
+    print(render_text.render(reports, "en"))
+    print(
+        "\nMore: crm report NAME [--format table|csv|json|html] [--lang zh] "
+        f"--db {url}   (crm report --help lists the names)"
+    )
     return 0
 
 
@@ -756,24 +777,16 @@ def _print_summary(tally: Tally, display: str, total_events: int, seconds: float
         f"rows in the event log: {total_events:,} (business events plus command-id and "
         "unique-value records)"
     )
+    if tally.beyond_history:
+        print(
+            f"story steps left out because they fall after {HISTORY_END.date()}: "
+            f"{tally.beyond_history:,}"
+        )
     if tally.rejected:
         print(
             "commands refused by a rule: "
             + ", ".join(f"{k} x{v}" for k, v in tally.rejected.most_common())
         )
-    by_stage: dict[str, list[Decimal]] = defaultdict(list)
-    for oid, s in stage.items():
-        by_stage[s].append(value[oid])
-    from domain.vocabulary import OpportunityStage
-
-    _table(
-        "Opportunity pipeline (销售机会)",
-        ("stage", "阶段", "count", "estimated value CNY"),
-        [
-            (s.value, s.zh, len(by_stage[s.value]), f"{sum(by_stage[s.value], Decimal(0)):,.0f}")
-            for s in OpportunityStage
-        ],
-    )
     print(f"  back-moves recorded: {back_moves}")
     _table("Lost to", ("competitor", "count"), lost_to.most_common())
     from domain.vocabulary import RelationshipTier
