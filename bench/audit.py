@@ -13,8 +13,8 @@ timed, each in a child process of its own so that its peak RSS is its own:
 * ``verify``: ``adapters.audit.verify.verify_chains(store)``, every chain recomputed;
 * ``export``: ``adapters.audit.export.write_export(store, /dev/null)``, every line
   written;
-* ``raw read`` (the baseline): the same rows fetched in pages of the same size with a
-  plain keyset ``SELECT`` through the same connection pool, nothing done with them.
+* ``raw read`` (the baseline): the same rows fetched in pages of the same size with the
+  export's keyset ``SELECT`` as plain tuples through the same pool, nothing done with them.
 
 Figures: the median of events/s over the runs; ``ratio`` = ours / raw read (1 would be
 "as fast as reading the rows at all"); peak RSS (MB) of the child, and its growth from
@@ -172,20 +172,18 @@ def child(what: str, url: str) -> dict[str, Any]:
 
 
 def raw_read(store: EventStore) -> int:
-    """The baseline: every row fetched by position in pages, through the same pool."""
-    from adapters.audit.log_reader import _position_query
+    """The baseline: every row fetched by position in pages, as plain tuples, through the
+    same pool and the same query the export uses; nothing done with the rows."""
+    from adapters.audit.log_reader import _fetch, _position_query
 
     query = _position_query(store, one_stream=False)
     after, count = 0, 0
     while True:
-        with store.datastore.transaction(commit=False) as cursor:
-            cursor.execute(query, (after, PAGE))
-            rows = cursor.fetchall()
+        rows = _fetch(store, query, (after, PAGE))
         count += len(rows)
         if len(rows) < PAGE:
             return count
-        last = rows[-1]
-        after = int(last["notification_id"] if isinstance(last, dict) else last[0])
+        after = rows[-1][0]
 
 
 def measure_once(what: str, url: str) -> dict[str, Any]:

@@ -92,8 +92,9 @@ def _stream_queries(store: EventStore) -> tuple[Any, Any]:
             f"SELECT {columns} FROM {EVENTS_TABLE} "  # noqa: S608 (constants)
             f"WHERE (originator_id, originator_version) > (?, ?) {order} LIMIT ?",
         )
-    # The id as text straight from the server: cheaper than a UUID object per row.
-    pg_columns = sql.SQL("originator_id::text, originator_version, topic, state")
+    # The id as text straight from the server: cheaper than a UUID object per row. Aliased,
+    # so that ORDER BY names the uuid column (and its index), not this text.
+    pg_columns = sql.SQL("originator_id::text AS stream, originator_version, topic, state")
     table = _pg_table(store)
     return (
         sql.SQL("SELECT {} FROM {} {} LIMIT %s").format(pg_columns, table, sql.SQL(order)),
@@ -113,7 +114,7 @@ def _position_query(store: EventStore, *, one_stream: bool) -> Any:
         )
     stream = "AND originator_id = %s " if one_stream else ""
     return sql.SQL(
-        "SELECT notification_id, originator_id::text, originator_version, topic, state "
+        "SELECT notification_id, originator_id::text AS stream, originator_version, topic, state "
         "FROM {} WHERE notification_id > %s {}ORDER BY notification_id LIMIT %s"
     ).format(_pg_table(store), sql.SQL(stream))
 
