@@ -91,9 +91,16 @@ class EventStore:
 
     def load(self, aggregate_id: UUID, *, to_version: int | None = None) -> list[DomainEvent]:
         rows = self.recorder.select_events(aggregate_id, lte=to_version)
-        if rows:
-            self._remember({aggregate_id: (rows[-1].originator_version, _last_hash(rows))})
+        self.remember_loaded(rows)
         return [self.mapper.to_domain_event(stored) for stored in rows]
+
+    def remember_loaded(self, rows: Sequence[StoredEvent]) -> None:
+        """Note the head of one stream read from version 1 on, so that the next append to
+        it chains without a read. ``load`` does this; a reader that fetches streams itself
+        (in bulk) may call it with each stream's rows."""
+        if rows:
+            stream = _uuid(rows[-1].originator_id)
+            self._remember({stream: (rows[-1].originator_version, _last_hash(rows))})
 
     def _hash_of(self, aggregate_id: UUID, version: int) -> str:
         """The chain hash of one stored event (``GENESIS`` before version 1)."""
