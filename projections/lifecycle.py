@@ -239,6 +239,8 @@ class CustomerLifecycleProjection(Projection):
             kind = "complaint" if isinstance(event, ComplaintEvent) else "order"
         else:
             return None
+        # The event in hand is what a later recompute would decode from the stored state.
+        self._decoded[(event.aggregate_id, event.version)] = event
         rows.upsert(
             EVENTS.name,
             {

@@ -25,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--customers", type=int, default=300, help="how many customers (default: %(default)s)"
     )
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
+    demo.add_argument(
+        "--no-projections",
+        action="store_true",
+        help="record the history only; leave the read models to `crm projections run`",
+    )
 
     migrate = verbs.add_parser("migrate", help="create the store's tables if they are missing")
     migrate.add_argument("--db", default=DEFAULT_DB, help="store URL (default: %(default)s)")
@@ -65,7 +70,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb == "demo":
             from adapters.cli.demo import run_demo
 
-            return run_demo(args.db, customers=args.customers, seed=args.seed)
+            return run_demo(
+                args.db,
+                customers=args.customers,
+                seed=args.seed,
+                reports=not args.no_projections,
+            )
         if args.verb == "projections":
             from adapters.cli.projections import run_projections
 

@@ -220,7 +220,7 @@ def _assert_counts_match_the_log(store: EventStore, events: list[DomainEvent]) -
 def test_a_projection_process_killed_mid_batch_and_restarted_equals_a_rebuild(
     store_url: str, tmp_path: Path
 ) -> None:
-    demo = _crm("demo", "--customers", "60", "--db", store_url)
+    demo = _crm("demo", "--customers", "60", "--no-projections", "--db", store_url)
     assert demo.returncode == 0, demo.stderr
 
     wrapper = tmp_path / "instrumented_crm.py"
