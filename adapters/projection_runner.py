@@ -17,6 +17,7 @@ runner and a rebuild, therefore never apply an event twice.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -196,11 +197,12 @@ class ProjectionRunner:
                 try:
                     before = self.store.max_position()
                     self.catch_up()
+                    idle = self.store.max_position() == before
                 except Exception:  # logged and recorded; try again after a pause
                     self._log.exception("projection_batch_failed")
                     time.sleep(poll_seconds)
                     continue
-                if self.store.max_position() == before:
+                if idle:
                     waiter.wait()
         finally:
             waiter.close()
@@ -467,29 +469,49 @@ class _Waiter:
 
     def __init__(self, store: EventStore, poll_seconds: float) -> None:
         self._poll_seconds = poll_seconds
+        self._location = store.location
         self._connection: Any = None
-        if store.location.kind == "postgres":
-            import psycopg
+        self._log = structlog.get_logger("crm.projections")
+        if self._location.kind == "postgres":
+            self._listen()
 
-            location = store.location
-            self._connection = psycopg.connect(
-                host=location.host,
-                port=location.port,
-                user=location.user,
-                password=location.password or None,
-                dbname=location.dbname,
-                autocommit=True,
-            )
-            channel = EVENTS_TABLE.replace(".", "_")
-            self._connection.execute(f'LISTEN "{channel}"')
+    def _listen(self) -> None:
+        import psycopg
+
+        location = self._location
+        self._connection = psycopg.connect(
+            host=location.host,
+            port=location.port,
+            user=location.user,
+            password=location.password or None,
+            dbname=location.dbname,
+            autocommit=True,
+            connect_timeout=10,
+        )
+        channel = EVENTS_TABLE.replace(".", "_")
+        self._connection.execute(f'LISTEN "{channel}"')
 
     def wait(self) -> None:
-        if self._connection is None:
+        """A lost LISTEN connection (the server restarted) is not the end of the runner:
+        it polls until it can listen again, and a catch-up after each wait finds anything
+        committed meanwhile."""
+        if self._location.kind != "postgres":
             time.sleep(self._poll_seconds)
             return
-        for _ in self._connection.notifies(timeout=self._poll_seconds, stop_after=1):
-            pass
+        import psycopg
+
+        try:
+            if self._connection is None:
+                self._listen()
+            for _ in self._connection.notifies(timeout=self._poll_seconds, stop_after=1):
+                pass
+        except psycopg.Error as error:
+            self._log.warning("projection_listen_lost", error=type(error).__name__)
+            self.close()
+            time.sleep(self._poll_seconds)
 
     def close(self) -> None:
         if self._connection is not None:
-            self._connection.close()
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None

@@ -190,11 +190,6 @@ def test_a_projection_restarted_after_the_database_restarts_resumes_where_it_was
     restart_under_a_running_projection(cluster, "supervised", supervised=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adapters/projection_runner.py: run_forever dies with its LISTEN connection "
-    "(_Waiter.wait raises psycopg.OperationalError outside run_forever's try); reported",
-)
 def test_a_running_projection_survives_the_database_restarting(cluster: Cluster) -> None:
     failures = restart_under_a_running_projection(cluster, "unsupervised", supervised=False)
     assert failures == []
