@@ -152,7 +152,7 @@ class ProjectionRunner:
             execute(
                 cursor,
                 self._dialect,
-                f"DELETE FROM {self._dialect.table(TRACKING.name)} "  # noqa: S608
+                f"DELETE FROM {self._dialect.table(TRACKING.name)} "  # noqa: S608 # nosec B608 # checked identifiers
                 f"WHERE projection = {self._dialect.param}",
                 (shadow,),
             )
@@ -339,7 +339,7 @@ class ProjectionRunner:
         execute(
             cursor,
             d,
-            f"UPDATE {d.table(TRACKING.name)} SET position = {d.param}, updated_at = {d.param}, "  # noqa: S608
+            f"UPDATE {d.table(TRACKING.name)} SET position = {d.param}, updated_at = {d.param}, "  # noqa: S608 # nosec B608 # checked identifiers
             f"last_error = NULL, last_error_at = NULL WHERE projection = {d.param}",
             (new_position, d.to_db(ColumnType.TIMESTAMP, self._clock()), tracking_name),
         )
@@ -352,7 +352,7 @@ class ProjectionRunner:
         rows = query(
             cursor,
             d,
-            f"SELECT {column} AS id, topic, originator_id, originator_version, state "  # noqa: S608
+            f"SELECT {column} AS id, topic, originator_id, originator_version, state "  # noqa: S608 # nosec B608 # checked identifiers
             f"FROM {d.table(EVENTS_TABLE)} WHERE {column} > {d.param} "
             f"ORDER BY {column} LIMIT {d.param}",
             (position, self.batch_size),
@@ -386,7 +386,7 @@ class ProjectionRunner:
                 execute(
                     cursor,
                     d,
-                    f"INSERT INTO {d.table(TRACKING.name)} (projection, position, version) "  # noqa: S608
+                    f"INSERT INTO {d.table(TRACKING.name)} (projection, position, version) "  # noqa: S608 # nosec B608 # checked identifiers
                     f"VALUES ({d.param}, 0, {d.param}) ON CONFLICT (projection) DO NOTHING",
                     (projection.name, projection.version),
                 )
@@ -402,7 +402,7 @@ class ProjectionRunner:
         rows = query(
             cursor,
             d,
-            f"SELECT * FROM {d.table(TRACKING.name)} WHERE projection = {d.param}{suffix}",  # noqa: S608
+            f"SELECT * FROM {d.table(TRACKING.name)} WHERE projection = {d.param}{suffix}",  # noqa: S608 # nosec B608 # checked identifiers
             (name,),
         )
         if not rows:
@@ -418,7 +418,7 @@ class ProjectionRunner:
         execute(
             cursor,
             d,
-            f"INSERT INTO {d.table(TRACKING.name)} (projection, position, version, updated_at) "  # noqa: S608
+            f"INSERT INTO {d.table(TRACKING.name)} (projection, position, version, updated_at) "  # noqa: S608 # nosec B608 # checked identifiers
             f"VALUES ({d.param}, {d.param}, {d.param}, {d.param}) "
             "ON CONFLICT (projection) DO UPDATE SET position = excluded.position, "
             "version = excluded.version, updated_at = excluded.updated_at, "
@@ -433,7 +433,7 @@ class ProjectionRunner:
             execute(
                 cursor,
                 d,
-                f"UPDATE {d.table(TRACKING.name)} SET last_error = {d.param}, "  # noqa: S608
+                f"UPDATE {d.table(TRACKING.name)} SET last_error = {d.param}, "  # noqa: S608 # nosec B608 # checked identifiers
                 f"last_error_at = {d.param} WHERE projection = {d.param}",
                 (message, d.to_db(ColumnType.TIMESTAMP, self._clock()), name),
             )
@@ -445,7 +445,7 @@ class ProjectionRunner:
             rows = query(
                 cursor,
                 d,
-                f"SELECT COUNT(*) AS n FROM {d.table(EVENTS_TABLE)} WHERE {column} > {d.param}",  # noqa: S608
+                f"SELECT COUNT(*) AS n FROM {d.table(EVENTS_TABLE)} WHERE {column} > {d.param}",  # noqa: S608 # nosec B608 # checked identifiers
                 (position,),
             )
         return int(rows[0]["n"])

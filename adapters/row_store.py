@@ -90,20 +90,38 @@ class CursorRowStore:
         self.flush(table)
         return self._select(table, where)
 
-    def select_in(self, table: str, column: str, values: Sequence[Any]) -> list[Row]:
+    def select_in(
+        self,
+        table: str,
+        column: str,
+        values: Sequence[Any],
+        columns: Sequence[str] | None = None,
+    ) -> list[Row]:
         self.flush(table)
         spec, physical = self._table(table)
-        return self._where_in(spec, physical, column, list(dict.fromkeys(values)))
+        return self._where_in(spec, physical, column, list(dict.fromkeys(values)), columns)
 
-    def _where_in(self, spec: Table, physical: str, column: str, values: list[Any]) -> list[Row]:
+    def _where_in(
+        self,
+        spec: Table,
+        physical: str,
+        column: str,
+        values: list[Any],
+        columns: Sequence[str] | None = None,
+    ) -> list[Row]:
         """Rows whose ``column`` is one of ``values``: on PostgreSQL one statement with one
         array parameter (a list of placeholders costs the driver a parse per value); on
         SQLite ``IN (?, ...)`` in chunks below its parameter limit."""
         if not values:
             return []
         d = self._dialect
-        column_type = self._types[spec.name][column]
-        where = f"SELECT * FROM {physical} WHERE {d.quote(column)}"  # noqa: S608
+        types = self._types[spec.name]
+        column_type = types[column]
+        unknown = [c for c in columns or () if c not in types]
+        if unknown:
+            raise KeyError(f"table {spec.name} has no columns {unknown}")
+        wanted = "*" if columns is None else ", ".join(d.quote(c) for c in columns)
+        where = f"SELECT {wanted} FROM {physical} WHERE {d.quote(column)}"  # noqa: S608 # nosec B608 # checked identifiers
         if d.kind == "postgres":
             rows = query(self._cursor, d, f"{where} = ANY(%b::{PG_TYPES[column_type]}[])", [values])
             return [self._decode(spec, row) for row in rows]
@@ -123,7 +141,7 @@ class CursorRowStore:
         types = {c.name: c.type for c in spec.columns}
         d = self._dialect
         statement = (
-            f"SELECT * FROM {physical} WHERE {d.quote(column)} IS NOT NULL "  # noqa: S608
+            f"SELECT * FROM {physical} WHERE {d.quote(column)} IS NOT NULL "  # noqa: S608 # nosec B608 # checked identifiers
             f"AND {d.quote(column)} <= {d.param}"
         )
         rows = query(self._cursor, d, statement, [d.to_db(types[column], until)])
@@ -154,7 +172,7 @@ class CursorRowStore:
         execute(
             self._cursor,
             self._dialect,
-            f"DELETE FROM {physical}{where_clause(self._dialect, where)}",  # noqa: S608
+            f"DELETE FROM {physical}{where_clause(self._dialect, where)}",  # noqa: S608 # nosec B608 # checked identifiers
             self._encode(spec, where),
         )
 
@@ -179,7 +197,7 @@ class CursorRowStore:
             executemany(
                 self._cursor,
                 self._dialect,
-                f"DELETE FROM {physical}{condition}",  # noqa: S608
+                f"DELETE FROM {physical}{condition}",  # noqa: S608 # nosec B608 # checked identifiers
                 [
                     [
                         self._dialect.to_db(types[k], v)
@@ -199,7 +217,7 @@ class CursorRowStore:
         updates = ", ".join(
             f"{q(c)} = excluded.{q(c)}" for c in columns if c not in spec.primary_key
         )
-        action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"  # nosec B608 # checked identifiers
         into = f"INSERT INTO {physical} ({', '.join(q(c) for c in columns)}) "
         if d.kind == "sqlite" or len(rows) < SET_BASED_FROM:
             executemany(
@@ -215,7 +233,7 @@ class CursorRowStore:
         types = {c.name: c.type for c in spec.columns}
         # %b: binary parameters; psycopg's text array format escapes every item by regex.
         arrays = ", ".join(f"%b::{PG_TYPES[types[c]]}[]" for c in columns)
-        statement = f"{into}SELECT * FROM unnest({arrays}) ON CONFLICT ({conflict}) {action}"  # noqa: S608
+        statement = f"{into}SELECT * FROM unnest({arrays}) ON CONFLICT ({conflict}) {action}"  # noqa: S608 # nosec B608 # checked identifiers
         for start in range(0, len(rows), SET_BASED_CHUNK):
             chunk = rows[start : start + SET_BASED_CHUNK]
             self._cursor.execute(
@@ -233,7 +251,7 @@ class CursorRowStore:
 
     def _select(self, table: str, where: Mapping[str, Any]) -> list[Row]:
         spec, physical = self._table(table)
-        statement = f"SELECT * FROM {physical}{where_clause(self._dialect, where)}"  # noqa: S608
+        statement = f"SELECT * FROM {physical}{where_clause(self._dialect, where)}"  # noqa: S608 # nosec B608 # checked identifiers
         rows = query(self._cursor, self._dialect, statement, self._encode(spec, where))
         return [self._decode(spec, row) for row in rows]
 
@@ -243,7 +261,9 @@ class CursorRowStore:
         return [to_db(types[k], v) for k, v in row.items()]
 
     def _decode(self, table: Table, row: Mapping[str, Any]) -> Row:
-        return {c.name: self._dialect.from_db(c.type, row[c.name]) for c in table.columns}
+        types = self._types[table.name]
+        from_db = self._dialect.from_db
+        return {name: from_db(types[name], value) for name, value in row.items()}
 
 
 def _array_item(type_: ColumnType, value: Any) -> Any:

@@ -128,7 +128,7 @@ class ComplaintCasesProjection(Projection):
                 case = rows.get(CASES.name, {"complaint_id": event.aggregate_id})
                 if case is None or not self._fold(case, event):
                     continue
-            assert case is not None  # noqa: S101 - narrowed above
+            assert case is not None  # noqa: S101 # nosec B101 # narrowed above
             case["updated_at"] = event.occurred_at
             evaluate_sla(case, event.occurred_at)
             rows.upsert(CASES.name, case)

@@ -106,6 +106,7 @@ EVENTS = Table(
     primary_key=("aggregate_id", "version"),
     indexes=(("customer_id",),),
 )
+EVENT_KEYS = ("aggregate_id", "version", "customer_id", "kind", "topic")
 OWNERS = Table(
     "customer_lifecycle__owners",
     (col("aggregate_id", T.UUID, nullable=False), col("customer_id", T.UUID, nullable=False)),
@@ -199,9 +200,20 @@ class CustomerLifecycleProjection(Projection):
         wanted = set(customers)
         referrals = rows.select_in(REFERRALS.name, "referrer_id", list(wanted))
         wanted.update(r["referred_id"] for r in referrals)
+        if len(self._decoded) > DECODED_CACHE_SIZE:
+            self._decoded.clear()
         grouped: dict[UUID, list[Row]] = {c: [] for c in wanted}
-        for row in rows.select_in(EVENTS.name, "customer_id", list(wanted)):
+        # The stored states stay on the server unless an event is not decoded here yet
+        # (after a restart): during a catch-up every gathered event is.
+        missing: set[UUID] = set()
+        for row in rows.select_in(EVENTS.name, "customer_id", list(wanted), EVENT_KEYS):
             grouped[row["customer_id"]].append(row)
+            if (row["aggregate_id"], row["version"]) not in self._decoded:
+                missing.add(row["aggregate_id"])
+        for row in rows.select_in(EVENTS.name, "aggregate_id", list(missing)):
+            key = (row["aggregate_id"], row["version"])
+            if key not in self._decoded:
+                self._decoded[key] = event_class(row["topic"]).model_validate_json(row["state"])
         self._prefetched = grouped
         rows.prefetch(LIFECYCLE.name, wanted)
         self._referred = defaultdict(list)
@@ -266,7 +278,7 @@ class CustomerLifecycleProjection(Projection):
             if self._prefetched is not None and customer_id in self._prefetched
             else rows.select(EVENTS.name, {"customer_id": customer_id})
         )
-        if len(self._decoded) > DECODED_CACHE_SIZE:
+        if self._prefetched is None and len(self._decoded) > DECODED_CACHE_SIZE:
             self._decoded.clear()
         return _streams(kept, self._decoded)
 
