@@ -75,7 +75,9 @@ class Complaint(Aggregate):
         related_order_id: UUID | None = None,
     ) -> Self:
         """A complaint is heard from any registered customer, disqualified or not: refusing
-        to record a complaint is not a rule a CRM should enforce."""
+        to record a complaint is not a rule a CRM should enforce. A merged duplicate is no
+        longer a customer of its own: the complaint is the survivor's to file."""
+        customer.ensure_not_merged()
         complaint = cls(complaint_id)
         filed_at = complaint._business_time(context)
         complaint._record(

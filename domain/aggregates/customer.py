@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Self
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 from uuid import UUID
 
-from domain.aggregates.base import Aggregate, applies
+from domain.aggregates.base import Aggregate, E, applies
 from domain.context import CommandContext
 from domain.errors import RuleViolation
 from domain.events.customer import (
@@ -19,6 +21,7 @@ from domain.events.customer import (
     CustomerReferred,
     CustomerRegistered,
     CustomerRequalified,
+    CustomersMerged,
     DimensionScore,
     FollowUpCompleted,
     FollowUpMissed,
@@ -27,6 +30,10 @@ from domain.events.customer import (
     LoyaltyPointsRedeemed,
     MembershipJoined,
     MembershipLeft,
+    MergeSide,
+    MovedFollowUp,
+    ProfileField,
+    ProfileValues,
     RelationshipTierChanged,
     SatisfactionSurveyed,
 )
@@ -44,6 +51,23 @@ from domain.vocabulary import (
 
 # Profile fields that are never None: clearing them means emptying them.
 CLEARED_VALUES: dict[str, Any] = {"contact": ContactPoints(), "attributes": {}}
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _open_stream(
+    command: Callable[Concatenate[Customer, P], R],
+) -> Callable[Concatenate[Customer, P], R]:
+    """A merged customer's stream is closed: its commands are refused before any other rule,
+    so the caller learns to act on the survivor instead."""
+
+    @wraps(command)
+    def checked(customer: Customer, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        customer.ensure_not_merged()
+        return command(customer, *args, **kwargs)
+
+    return checked
 
 
 @dataclass(slots=True)
@@ -69,10 +93,26 @@ class Customer(Aggregate):
         self.follow_ups: dict[UUID, FollowUp] = {}
         self.contacts = 0
         self.survey_ids: set[UUID] = set()
+        self.merged_into: UUID | None = None
+        self.absorbed: list[UUID] = []
 
     @property
     def is_disqualified(self) -> bool:
         return self.disqualified_reason is not None
+
+    @property
+    def is_merged(self) -> bool:
+        return self.merged_into is not None
+
+    def ensure_not_merged(self, *, field: str = "customer_id") -> None:
+        """Refuse any new fact about a customer folded into another (rule ``customer_merged``);
+        other aggregates ask it of the customer they are about to name."""
+        if self.merged_into is not None:
+            raise RuleViolation(
+                "customer_merged",
+                f"customer {self.id} was merged into {self.merged_into}; act on the survivor",
+                field=field,
+            )
 
     # ---- commands -----------------------------------------------------------------
 
@@ -94,6 +134,7 @@ class Customer(Aggregate):
         )
         return customer
 
+    @_open_stream
     def update_profile(self, context: CommandContext, changes: dict[str, Any]) -> None:
         """Record only what really changes; an update that changes nothing is refused so
         that the history shows intent, not noise."""
@@ -131,6 +172,7 @@ class Customer(Aggregate):
             },
         )
 
+    @_open_stream
     def record_contact(
         self,
         context: CommandContext,
@@ -151,6 +193,7 @@ class Customer(Aggregate):
             opportunity_id=opportunity_id,
         )
 
+    @_open_stream
     def schedule_follow_up(
         self,
         context: CommandContext,
@@ -185,18 +228,21 @@ class Customer(Aggregate):
             note=note,
         )
 
+    @_open_stream
     def complete_follow_up(
         self, context: CommandContext, *, follow_up_id: UUID, note: str | None = None
     ) -> None:
         self._open_follow_up(follow_up_id)
         self._record(FollowUpCompleted, context, follow_up_id=follow_up_id, note=note)
 
+    @_open_stream
     def mark_follow_up_missed(
         self, context: CommandContext, *, follow_up_id: UUID, reason: str | None = None
     ) -> None:
         self._open_follow_up(follow_up_id)
         self._record(FollowUpMissed, context, follow_up_id=follow_up_id, reason=reason)
 
+    @_open_stream
     def change_relationship_tier(
         self, context: CommandContext, *, tier: RelationshipTier, reason: str | None = None
     ) -> None:
@@ -209,6 +255,7 @@ class Customer(Aggregate):
             RelationshipTierChanged, context, from_tier=self.tier, to_tier=tier, reason=reason
         )
 
+    @_open_stream
     def join_membership(
         self,
         context: CommandContext,
@@ -223,11 +270,13 @@ class Customer(Aggregate):
             MembershipJoined, context, membership_number=membership_number, program=program
         )
 
+    @_open_stream
     def leave_membership(self, context: CommandContext, *, reason: str | None = None) -> None:
         if not self.is_member:
             raise RuleViolation("membership_left_only_by_members", "the customer is not a member")
         self._record(MembershipLeft, context, reason=reason)
 
+    @_open_stream
     def award_loyalty_points(
         self, context: CommandContext, *, points: int, reason: str | None = None
     ) -> None:
@@ -241,6 +290,7 @@ class Customer(Aggregate):
             balance_after=self.loyalty_points + points,
         )
 
+    @_open_stream
     def redeem_loyalty_points(
         self, context: CommandContext, *, points: int, reason: str | None = None
     ) -> None:
@@ -259,6 +309,7 @@ class Customer(Aggregate):
             balance_after=self.loyalty_points - points,
         )
 
+    @_open_stream
     def record_referral(self, context: CommandContext, *, referred_customer_id: UUID) -> None:
         self._ensure_qualified("refer customers")
         if referred_customer_id == self.id:
@@ -273,16 +324,19 @@ class Customer(Aggregate):
             )
         self._record(CustomerReferred, context, referred_customer_id=referred_customer_id)
 
+    @_open_stream
     def disqualify(self, context: CommandContext, *, reason: str) -> None:
         if self.is_disqualified:
             raise RuleViolation("disqualify_once", "the customer is already disqualified")
         self._record(CustomerDisqualified, context, reason=reason)
 
+    @_open_stream
     def requalify(self, context: CommandContext, *, reason: str | None = None) -> None:
         if not self.is_disqualified:
             raise RuleViolation("requalify_only_disqualified", "the customer is not disqualified")
         self._record(CustomerRequalified, context, reason=reason)
 
+    @_open_stream
     def record_satisfaction_survey(
         self,
         context: CommandContext,
@@ -312,7 +366,78 @@ class Customer(Aggregate):
             comment=comment,
         )
 
+    def absorb(
+        self,
+        context: CommandContext,
+        duplicate: Customer,
+        field_choices: Mapping[ProfileField, MergeSide],
+    ) -> None:
+        """Fold ``duplicate`` (another record of the same customer) into this one.
+
+        The survivor takes the duplicate's value of each profile field chosen as
+        ``"duplicate"`` and keeps its own elsewhere; it also takes over the duplicate's
+        loyalty balance, its follow-ups still scheduled, its survey ids and the referrals it
+        recorded. Tier, membership and qualification stay the survivor's: they are
+        decisions about the relationship, not facts to add up.
+        """
+        if duplicate.id == self.id:
+            raise RuleViolation(
+                "merge_not_into_itself",
+                "a customer cannot be merged into itself",
+                field="duplicate_id",
+            )
+        self.ensure_not_merged(field="survivor_id")
+        duplicate.ensure_not_merged(field="duplicate_id")
+        for name, side in field_choices.items():
+            if name not in PROFILE_FIELDS:
+                raise RuleViolation(
+                    "profile_field_known", f"not a profile field: {name}", field=name
+                )
+            if side not in ("survivor", "duplicate"):
+                raise RuleViolation(
+                    "merge_side_known",
+                    f"{name}: choose survivor or duplicate, not {side!r}",
+                    field=name,
+                )
+        taken = {
+            name: getattr(duplicate.profile, name)
+            for name, side in field_choices.items()
+            if side == "duplicate"
+            and getattr(duplicate.profile, name) != getattr(self.profile, name)
+        }
+        payload: dict[str, Any] = {
+            "survivor_id": self.id,
+            "duplicate_id": duplicate.id,
+            "field_choices": dict(field_choices),
+            "taken": ProfileValues(
+                fields=tuple(taken),
+                **{
+                    name: value
+                    for name, value in taken.items()
+                    if value != CLEARED_VALUES.get(name)
+                },
+            ),
+            "loyalty_points": duplicate.loyalty_points,
+            "follow_ups": tuple(
+                MovedFollowUp(follow_up_id=follow_up_id, purpose=f.purpose, due_at=f.due_at)
+                for follow_up_id, f in duplicate.follow_ups.items()
+                if f.status is FollowUpStatus.SCHEDULED
+            ),
+            "survey_ids": tuple(sorted(duplicate.survey_ids, key=str)),
+            "referred_customer_ids": tuple(sorted(duplicate.referred_customers, key=str)),
+        }
+        # Both streams must accept the business time before either records: never half a merge.
+        self._business_time(context)
+        duplicate._business_time(context)
+        self._record(CustomersMerged, context, **payload)
+        duplicate._record(CustomersMerged, context, **payload)
+
     # ---- rules shared by commands -------------------------------------------------
+
+    def _record(self, event_type: type[E], context: CommandContext, **payload: Any) -> E:
+        """The last guard of a closed stream, whatever command reaches it."""
+        self.ensure_not_merged()
+        return super()._record(event_type, context, **payload)
 
     def _ensure_qualified(self, action: str) -> None:
         if self.is_disqualified:
@@ -410,6 +535,24 @@ class Customer(Aggregate):
     @applies(SatisfactionSurveyed)
     def _surveyed(self, event: SatisfactionSurveyed) -> None:
         self.survey_ids.add(event.survey_id)
+
+    @applies(CustomersMerged)
+    def _merged(self, event: CustomersMerged) -> None:
+        if not event.on_survivor:
+            self.merged_into = event.survivor_id
+            self.loyalty_points = 0  # moved to the survivor
+            return
+        taken: dict[str, Any] = {name: getattr(event.taken, name) for name in event.taken.fields}
+        for name, empty in CLEARED_VALUES.items():
+            if name in taken and taken[name] is None:
+                taken[name] = empty
+        self.profile = self.profile.model_copy(update=taken)
+        self.loyalty_points += event.loyalty_points
+        for moved in event.follow_ups:
+            self.follow_ups[moved.follow_up_id] = FollowUp(moved.purpose, moved.due_at)
+        self.survey_ids.update(event.survey_ids)
+        self.referred_customers.update(event.referred_customer_ids)
+        self.absorbed.append(event.duplicate_id)
 
 
 def _check_birthday(birthday: date, context: CommandContext) -> None:

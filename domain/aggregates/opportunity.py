@@ -64,6 +64,7 @@ class Opportunity(Aggregate):
         expected_close: date | None = None,
         owner_id: str | None = None,
     ) -> Self:
+        customer.ensure_not_merged()
         if customer.is_disqualified:
             raise RuleViolation(
                 "customer_qualified",

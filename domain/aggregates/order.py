@@ -82,6 +82,7 @@ class Order(Aggregate):
         payment_terms: str | None = None,
         opportunity: Opportunity | None = None,
     ) -> Self:
+        customer.ensure_not_merged()
         if customer.is_disqualified:
             raise RuleViolation(
                 "customer_qualified",
@@ -135,6 +136,7 @@ class Order(Aggregate):
         opportunity_id: UUID | None = None,
     ) -> Self:
         """Bring in a historical order in its final state; its business time is its approval."""
+        customer.ensure_not_merged()
         dates = _check_import_dates(status, approved_at, fulfilled_at, paid_at, cancelled_at)
         if dates[-1] > context.now:
             raise RuleViolation(

@@ -189,3 +189,74 @@ class SatisfactionSurveyed(CustomerEvent):
     comment: LongText | None = None
 
     _one_score_per_dimension = field_validator("scores")(one_score_per_dimension)
+
+
+MergeSide = Literal["survivor", "duplicate"]
+
+
+class ProfileValues(ValueObject):
+    """Some profile fields and their values; a listed field without a value is empty."""
+
+    fields: tuple[ProfileField, ...] = ()
+    kind: CustomerKind | None = None
+    name: Name | None = None
+    contact: ContactPoints | None = None
+    birthday: date | None = None
+    industry: ShortText | None = None
+    size: ShortText | None = None
+    region: ShortText | None = None
+    source_channel: ShortText | None = None
+    owner_id: ShortText | None = None
+    attributes: Attributes | None = None
+    management_class: ManagementClass | None = None
+    marketing_type: MarketingType | None = None
+
+    @model_validator(mode="after")
+    def _only_listed_fields_carry_values(self) -> ProfileValues:
+        for name in PROFILE_FIELDS:
+            if name not in self.fields and getattr(self, name) is not None:
+                raise ValueError(f"{name} has a value but is not listed in fields")
+        return self
+
+
+class MovedFollowUp(ValueObject):
+    """A follow-up of the duplicate still scheduled at the merge: the survivor's from then."""
+
+    follow_up_id: UUID
+    purpose: FollowUpPurpose
+    due_at: datetime
+
+
+class CustomersMerged(CustomerEvent):
+    """A duplicate record folded into the survivor (DESIGN §2.1).
+
+    Recorded with the same payload on both streams, in one transaction: on the survivor's
+    it takes over what moves, on the duplicate's it closes the stream, which stays readable
+    and is never deleted. What moves is written here rather than recomputed on replay, so
+    that the survivor can be rebuilt from its own stream alone: the chosen profile values
+    (``taken``, only those that differ), the loyalty balance, the follow-ups still
+    scheduled, the survey ids and the referrals the duplicate recorded. Orders, complaints
+    and opportunities keep naming the duplicate; read models attribute them to the survivor.
+    """
+
+    survivor_id: UUID
+    duplicate_id: UUID
+    field_choices: dict[ProfileField, MergeSide] = Field(default_factory=dict)
+    taken: ProfileValues = ProfileValues()
+    loyalty_points: int = Field(default=0, ge=0)
+    follow_ups: tuple[MovedFollowUp, ...] = ()
+    survey_ids: tuple[UUID, ...] = ()
+    referred_customer_ids: tuple[UUID, ...] = ()
+
+    @model_validator(mode="after")
+    def _between_two_customers_on_one_of_their_streams(self) -> CustomersMerged:
+        if self.survivor_id == self.duplicate_id:
+            raise ValueError("a customer cannot be merged into itself")
+        if self.aggregate_id not in (self.survivor_id, self.duplicate_id):
+            raise ValueError("a merge is recorded on the survivor's or the duplicate's stream")
+        return self
+
+    @property
+    def on_survivor(self) -> bool:
+        """True on the survivor's copy: the one read models act on (the other is ignored)."""
+        return self.aggregate_id == self.survivor_id
