@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Annotated, TypeVar
@@ -232,29 +233,36 @@ def _single_currency(counted: Sequence[Purchase]) -> str:
 
 
 @dataclass(slots=True)
-class _Buyer:
+class BuyerTotals:
+    """One buyer's purchases that count as of an instant, summed up: every figure below is
+    decided from these alone. ``_buyers`` folds ``Purchase`` values into them; a store can
+    group its rows into them far faster than Python folds 70,000 rows (the read models do).
+    Instants are UTC; ``months`` holds the ``month_index`` of every month with a purchase."""
+
     customer_id: UUID
     first_purchase_at: datetime
     last_purchase_at: datetime
     frequency: int = 0
     monetary: Decimal = Decimal(0)
-    months: set[int] = field(default_factory=set)
+    months: AbstractSet[int] = frozenset()  # only the cohort matrix looks at them
 
 
-def _buyers(counted: Iterable[Purchase]) -> dict[UUID, _Buyer]:
-    buyers: dict[UUID, _Buyer] = {}
+def _buyers(counted: Iterable[Purchase]) -> dict[UUID, BuyerTotals]:
+    buyers: dict[UUID, BuyerTotals] = {}
+    months: dict[UUID, set[int]] = defaultdict(set)
     with localcontext(prec=EXACT_DIGITS):
         for purchase in counted:
             buyer = buyers.get(purchase.customer_id)
             if buyer is None:
-                buyer = buyers[purchase.customer_id] = _Buyer(
+                buyer = buyers[purchase.customer_id] = BuyerTotals(
                     purchase.customer_id, purchase.approved_at, purchase.approved_at
                 )
+                buyer.months = months[purchase.customer_id]
             buyer.first_purchase_at = min(buyer.first_purchase_at, purchase.approved_at)
             buyer.last_purchase_at = max(buyer.last_purchase_at, purchase.approved_at)
             buyer.frequency += 1
             buyer.monetary += purchase.total
-            buyer.months.add(_month_index(purchase.approved_at.date()))
+            months[purchase.customer_id].add(month_index(purchase.approved_at.date()))
     return buyers
 
 
@@ -273,6 +281,43 @@ def display_rate(exact: Fraction) -> Decimal:
 def _share(part: Decimal | int, whole: Decimal | int) -> Fraction:
     """part / whole exactly; 0 when the whole is 0 (no buyers, or revenue that sums to 0)."""
     return Fraction(part) / Fraction(whole) if whole else Fraction(0)
+
+
+class _SharesOf:
+    """Exact shares of one whole as integer ratios: the same decisions and the same rounding
+    as ``display_rate(_share(part, whole))`` and comparisons of that Fraction, without
+    building Fractions (ABC needs two shares per buyer; as Fractions they were a third of
+    the query's time)."""
+
+    __slots__ = ("_denominator", "_numerator")
+
+    def __init__(self, whole: Decimal | int) -> None:
+        self._numerator, self._denominator = whole.as_integer_ratio() if whole else (0, 1)
+
+    def of(self, part: Decimal | int) -> tuple[int, int]:
+        """part / whole as n / d with d > 0; 0 / 1 when the whole is 0."""
+        if not self._numerator:
+            return 0, 1
+        n, d = part.as_integer_ratio()
+        n, d = n * self._denominator, d * self._numerator
+        return (-n, -d) if d < 0 else (n, d)
+
+    def rate(self, part: Decimal | int) -> Decimal:
+        return _rate(self.of(part))
+
+
+def _below(share: tuple[int, int], threshold: Fraction) -> bool:
+    n, d = share
+    return n * threshold.denominator < threshold.numerator * d
+
+
+def _rate(share: tuple[int, int]) -> Decimal:
+    """``display_rate`` of n / d (d > 0): floor(n / d × 10⁴ + ½), in integers."""
+    n, d = share
+    if n < 0:
+        raise ValueError("a share is never negative")
+    scale = 10**RATE_PLACES
+    return Decimal((2 * n * scale + d) // (2 * d)).scaleb(-RATE_PLACES)
 
 
 Metric = TypeVar("Metric", int, Decimal)
@@ -313,7 +358,8 @@ def segment_for(r_score: int, f_score: int) -> RfmSegment:
     return RfmSegment.AT_RISK if f_score >= 3 else RfmSegment.HIBERNATING
 
 
-def _month_index(day: date) -> int:
+def month_index(day: date) -> int:
+    """Months counted from year 0: consecutive months have consecutive indexes."""
     return day.year * 12 + day.month - 1
 
 
@@ -322,6 +368,16 @@ def _month_start(index: int) -> date:
 
 
 # --- the figures ---------------------------------------------------------------------------
+
+
+def window_start(as_of: datetime, window_days: int) -> datetime:
+    """The first instant of an RFM window of N UTC calendar days ending on ``as_of``'s day:
+    midnight UTC N − 1 days before it. A purchase is in the window when approved at or after
+    it, which is how a store filters its rows for ``rfm_of_buyers``."""
+    if window_days < 1:
+        raise ValueError(f"window_days must be at least 1, got {window_days}")
+    first_day = ensure_utc(as_of).date() - timedelta(days=window_days - 1)
+    return datetime.combine(first_day, time(), UTC)
 
 
 def rfm(
@@ -342,11 +398,23 @@ def rfm(
     if window_days is not None:
         counted = [p for p in counted if (today - p.approved_at.date()).days < window_days]
     currency = _single_currency(counted)
-    buyers = sorted(_buyers(counted).values(), key=lambda buyer: buyer.customer_id)
-    recency = [(today - buyer.last_purchase_at.date()).days for buyer in buyers]
+    return rfm_of_buyers(_buyers(counted).values(), at, currency)
+
+
+def _by_id(buyer: BuyerTotals) -> int:
+    """Sort key equal to ordering by the UUID (which compares ``.int``), without calling
+    ``UUID.__lt__`` in Python for each of the ~n log n comparisons."""
+    return buyer.customer_id.int
+
+
+def rfm_of_buyers(buyers: Iterable[BuyerTotals], as_of: datetime, currency: str) -> list[RfmRow]:
+    """``rfm`` from buyers already totalled in one currency (window already applied)."""
+    today = ensure_utc(as_of).date()
+    ordered = sorted(buyers, key=_by_id)
+    recency = [(today - buyer.last_purchase_at.date()).days for buyer in ordered]
     r_scores = ceil_scores(recency, higher_is_better=False)
-    f_scores = ceil_scores([buyer.frequency for buyer in buyers], higher_is_better=True)
-    m_scores = ceil_scores([buyer.monetary for buyer in buyers], higher_is_better=True)
+    f_scores = ceil_scores([buyer.frequency for buyer in ordered], higher_is_better=True)
+    m_scores = ceil_scores([buyer.monetary for buyer in ordered], higher_is_better=True)
     return [
         RfmRow(
             customer_id=buyer.customer_id,
@@ -361,7 +429,7 @@ def rfm(
             m_score=m,
             segment=segment_for(r, f),
         )
-        for buyer, days, r, f, m in zip(buyers, recency, r_scores, f_scores, m_scores, strict=True)
+        for buyer, days, r, f, m in zip(ordered, recency, r_scores, f_scores, m_scores, strict=True)
     ]
 
 
@@ -374,11 +442,11 @@ def abc_class_for(share_above: Fraction) -> AbcClass:
     return AbcClass.C
 
 
-def _ranked(counted: Sequence[Purchase]) -> list[_Buyer]:
+def _ranked(buyers: Iterable[BuyerTotals]) -> list[BuyerTotals]:
     """Buyers by monetary, highest first; ties by earlier first purchase, then customer id."""
     return sorted(
-        _buyers(counted).values(),
-        key=lambda buyer: (-buyer.monetary, buyer.first_purchase_at, buyer.customer_id),
+        buyers,
+        key=lambda buyer: (-buyer.monetary, buyer.first_purchase_at, buyer.customer_id.int),
     )
 
 
@@ -390,14 +458,27 @@ def abc(purchases: Iterable[Purchase], as_of: datetime) -> list[AbcRow]:
     """
     counted = purchases_as_of(purchases, as_of)
     currency = _single_currency(counted)
-    ranked = _ranked(counted)
+    return abc_of_buyers(_buyers(counted).values(), currency)
+
+
+def abc_of_buyers(buyers: Iterable[BuyerTotals], currency: str) -> list[AbcRow]:
+    """``abc`` from buyers already totalled in one currency."""
+    ranked = _ranked(buyers)
     with localcontext(prec=EXACT_DIGITS):
         total = sum((buyer.monetary for buyer in ranked), Decimal(0))
+        shares = _SharesOf(total)
         rows: list[AbcRow] = []
         above = Decimal(0)
+        share_above = shares.of(above)
         for rank, buyer in enumerate(ranked, start=1):
-            share_above = _share(above, total)
+            if _below(share_above, A_BELOW):
+                abc_class = AbcClass.A
+            elif _below(share_above, B_BELOW):
+                abc_class = AbcClass.B
+            else:
+                abc_class = AbcClass.C
             above += buyer.monetary
+            cumulative = shares.of(above)  # the next buyer's share above
             rows.append(
                 AbcRow(
                     rank=rank,
@@ -405,11 +486,12 @@ def abc(purchases: Iterable[Purchase], as_of: datetime) -> list[AbcRow]:
                     currency=currency,
                     first_purchase_at=buyer.first_purchase_at,
                     monetary=buyer.monetary,
-                    share_above=display_rate(share_above),
-                    cumulative_share=display_rate(_share(above, total)),
-                    abc_class=abc_class_for(share_above),
+                    share_above=_rate(share_above),
+                    cumulative_share=_rate(cumulative),
+                    abc_class=abc_class,
                 )
             )
+            share_above = cumulative
     return rows
 
 
@@ -418,19 +500,25 @@ def pareto_check(purchases: Iterable[Purchase], as_of: datetime) -> ParetoCheck:
     No buyers, or no revenue: a share of 0 that does not hold."""
     counted = purchases_as_of(purchases, as_of)
     _single_currency(counted)
-    ranked = _ranked(counted)
-    top_buyers = -(-len(ranked) * PARETO_TOP_BUYERS.numerator // PARETO_TOP_BUYERS.denominator)
+    return pareto_check_of_buyers(_buyers(counted).values())
+
+
+def pareto_check_of_buyers(buyers: Iterable[BuyerTotals]) -> ParetoCheck:
+    """``pareto_check`` from buyers already totalled in one currency. Which of two equal
+    buyers ranks first cannot change the top buyers' revenue, so only money is sorted."""
+    monetary = sorted((buyer.monetary for buyer in buyers), reverse=True)
+    top_buyers = -(-len(monetary) * PARETO_TOP_BUYERS.numerator // PARETO_TOP_BUYERS.denominator)
     with localcontext(prec=EXACT_DIGITS):
-        total = sum((buyer.monetary for buyer in ranked), Decimal(0))
-        top = sum((buyer.monetary for buyer in ranked[:top_buyers]), Decimal(0))
-    share = _share(top, total)
+        total = sum(monetary, Decimal(0))
+        top = sum(monetary[:top_buyers], Decimal(0))
+    shares = _SharesOf(total)
     return ParetoCheck(
-        buyers=len(ranked),
+        buyers=len(monetary),
         top_buyers=top_buyers,
         top_revenue=top,
         total_revenue=total,
-        top_share=display_rate(share),
-        holds=bool(total) and share >= PARETO_REVENUE,
+        top_share=shares.rate(top),
+        holds=bool(total) and not _below(shares.of(top), PARETO_REVENUE),
     )
 
 
@@ -441,24 +529,34 @@ def cohort_matrix(purchases: Iterable[Purchase], as_of: datetime) -> CohortMatri
     ``as_of``: a cancelled first order moves the buyer to the cohort of their next one."""
     at = ensure_utc(as_of)
     buyers = _buyers(purchases_as_of(purchases, at))
-    last_month = _month_index(at.date())
-    members: dict[int, list[_Buyer]] = defaultdict(list)
-    for buyer in buyers.values():
-        members[_month_index(buyer.first_purchase_at.date())].append(buyer)
+    return cohort_matrix_of_months((buyer.months for buyer in buyers.values()), at)
+
+
+def cohort_matrix_of_months(
+    buyer_months: Iterable[Collection[int]], as_of: datetime
+) -> CohortMatrix:
+    """``cohort_matrix`` from each buyer's set of ``month_index`` values with a counted
+    purchase: the earliest is the cohort (the month of the first purchase)."""
+    at = ensure_utc(as_of)
+    last_month = month_index(at.date())
+    members: dict[int, list[Collection[int]]] = defaultdict(list)
+    for months in buyer_months:
+        members[min(months)].append(months)
     rows: list[CohortRow] = []
     for month in sorted(members):
         cohort = members[month]
         counts = [0] * (last_month - month + 1)
-        for buyer in cohort:
-            for bought_in in buyer.months:
+        for bought in cohort:
+            for bought_in in bought:
                 counts[bought_in - month] += 1
         active = tuple(counts)
+        shares = _SharesOf(len(cohort))
         rows.append(
             CohortRow(
                 cohort=_month_start(month),
                 size=len(cohort),
                 active=active,
-                rates=tuple(display_rate(_share(count, len(cohort))) for count in active),
+                rates=tuple(shares.rate(count) for count in active),
             )
         )
     return CohortMatrix(as_of=at, rows=tuple(rows))
@@ -469,4 +567,9 @@ def repeat_purchase_rate(purchases: Iterable[Purchase], as_of: datetime) -> Deci
     4 places; 0 when there are no buyers."""
     buyers = _buyers(purchases_as_of(purchases, as_of)).values()
     repeat = sum(1 for buyer in buyers if buyer.frequency >= 2)
-    return display_rate(_share(repeat, len(buyers)))
+    return repeat_purchase_rate_of(len(buyers), repeat)
+
+
+def repeat_purchase_rate_of(buyers: int, repeat_buyers: int) -> Decimal:
+    """``repeat_purchase_rate`` from the two counts."""
+    return _SharesOf(buyers).rate(repeat_buyers)
