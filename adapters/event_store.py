@@ -94,6 +94,17 @@ class EventStore:
         self.remember_loaded(rows)
         return [self.mapper.to_domain_event(stored) for stored in rows]
 
+    def load_after(
+        self, aggregate_id: UUID, after_version: int, *, to_version: int | None = None
+    ) -> list[DomainEvent]:
+        """The events of a stream after a version (a snapshot's): the tail only."""
+        rows = self.recorder.select_events(aggregate_id, gt=after_version, lte=to_version)
+        if rows and to_version is None and unseal(rows[-1].state) is not None:
+            self._remember(
+                {_uuid(rows[-1].originator_id): (rows[-1].originator_version, _last_hash(rows))}
+            )
+        return [self.mapper.to_domain_event(stored) for stored in rows]
+
     def remember_loaded(self, rows: Sequence[StoredEvent]) -> None:
         """Note the head of one stream read from version 1 on, so that the next append to
         it chains without a read. ``load`` does this; a reader that fetches streams itself

@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 import structlog
 
 from adapters.event_store import AppendConflict, EventStore
+from adapters.snapshot_store import SnapshotStore
 from application import handlers as _handlers
 from application.actor import Actor
 from application.audit import Audit
@@ -24,6 +25,7 @@ from application.permissions import authorise
 from application.read_models import CustomerLifecycle, ReadModels
 from application.result import CommandResult
 from application.settings import Settings
+from application.snapshots import AggregateLoader, Snapshotter
 from application.unit_of_work import UnitOfWork
 from domain.aggregates.base import Aggregate
 from domain.aggregates.complaint import Complaint
@@ -57,6 +59,10 @@ class CRM:
         self.read_models = ReadModels(store, clock)
         self.audit = Audit(store)
         self._log = structlog.get_logger("crm").bind(store=store.location.kind)
+        interval = self.settings.snapshot_interval
+        snapshot_store = SnapshotStore(store) if interval else None
+        self.snapshots = Snapshotter(snapshot_store, interval) if snapshot_store else None
+        self._loader = AggregateLoader(store, snapshot_store)
 
     @classmethod
     def open(
@@ -86,6 +92,8 @@ class CRM:
         self.close()
 
     def close(self) -> None:
+        if self.snapshots is not None:
+            self.snapshots.close()
         self.store.close()
 
     # ---- commands -----------------------------------------------------------------
@@ -147,7 +155,7 @@ class CRM:
                 occurred_at=command.occurred_at,
                 actor_roles=frozenset(role.value for role in actor.roles),
             )
-            uow = UnitOfWork(self.store, context, self.settings)
+            uow = UnitOfWork(self.store, context, self.settings, loader=self._loader)
             aggregate = handler(uow, command, context)
             business = uow.business_events()
             result = CommandResult(
@@ -168,8 +176,18 @@ class CRM:
                 uow.recheck_claims()
                 time.sleep(random.uniform(0, 0.002 * attempt))  # noqa: S311 # nosec B311 # retry jitter, not crypto
                 continue
+            self._snapshot_if_due(uow)
             return result, attempt
         raise ConcurrencyConflict(command.type_name(), touched, self.settings.max_attempts)
+
+    def _snapshot_if_due(self, uow: UnitOfWork) -> None:
+        """After the commit, not before: a snapshot never holds an event the store lacks.
+        The writing happens on a background thread, off this command's path."""
+        if self.snapshots is None:
+            return
+        for aggregate in uow.aggregates:
+            if self.snapshots.due(uow.versions_before.get(aggregate.id, 0), aggregate.version):
+                self.snapshots.take(aggregate)
 
     def execute_batch(
         self, commands: Sequence[Command], *, actor: Actor, dry_run: bool = False
@@ -241,11 +259,12 @@ class CRM:
     # ---- reading ------------------------------------------------------------------
 
     def load(self, kind: type[A], aggregate_id: UUID, *, version: int | None = None) -> A:
-        """An aggregate rebuilt from its events (up to ``version`` if given)."""
-        events = self.store.load(aggregate_id, to_version=version)
-        if not events or not isinstance(events[0], kind.starts_with):
+        """An aggregate rebuilt from its events (up to ``version`` if given), starting from
+        its latest snapshot when one is usable."""
+        aggregate = self._loader.load(kind, aggregate_id, version=version)
+        if aggregate is None:
             raise NotFound(kind.kind, aggregate_id)
-        return kind.replay(events)
+        return aggregate
 
     def events(self, aggregate_id: UUID) -> list[DomainEvent]:
         return self.store.load(aggregate_id)

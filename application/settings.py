@@ -17,3 +17,5 @@ class Settings(BaseModel):
     approval_policy: ApprovalPolicy = DEFAULT_APPROVAL_POLICY
     sla_policy: SlaPolicy = DEFAULT_SLA_POLICY
     max_attempts: int = Field(default=5, ge=1, le=100)
+    # A stream is snapshotted each time it grows past a multiple of this many events (0: never).
+    snapshot_interval: int = Field(default=100, ge=0)

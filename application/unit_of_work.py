@@ -8,6 +8,7 @@ from uuid import UUID
 from adapters.event_store import EventStore
 from application.errors import NotFound
 from application.settings import Settings
+from application.snapshots import AggregateLoader
 from domain.aggregates.base import Aggregate
 from domain.context import CommandContext
 from domain.errors import RuleViolation
@@ -18,12 +19,23 @@ A = TypeVar("A", bound=Aggregate)
 
 
 class UnitOfWork:
-    def __init__(self, store: EventStore, context: CommandContext, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        context: CommandContext,
+        settings: Settings,
+        *,
+        loader: AggregateLoader | None = None,
+    ) -> None:
         self._store = store
         self._context = context
         self.settings = settings
+        self._loader = loader
         self._aggregates: dict[UUID, Aggregate] = {}
         self._claims: list[UniqueValueClaimed] = []
+        # The version each aggregate had before this command (0: new), to tell when a
+        # command moved a stream past a snapshot interval.
+        self.versions_before: dict[UUID, int] = {}
 
     def use_context(self, context: CommandContext) -> None:
         """For handlers that restate the business time of everything the command records."""
@@ -36,15 +48,25 @@ class UnitOfWork:
             if not isinstance(tracked, kind):
                 raise NotFound(kind.kind, aggregate_id, field=field)
             return tracked
-        events = self._store.load(aggregate_id)
-        if not events or not isinstance(events[0], kind.starts_with):
+        if self._loader is not None:
+            loaded = self._loader.load(kind, aggregate_id)
+        else:
+            events = self._store.load(aggregate_id)
+            ok = bool(events) and isinstance(events[0], kind.starts_with)
+            loaded = kind.replay(events) if ok else None
+        if loaded is None:
             raise NotFound(kind.kind, aggregate_id, field=field)
-        aggregate = kind.replay(events)
-        self._aggregates[aggregate_id] = aggregate
-        return aggregate
+        self._aggregates[aggregate_id] = loaded
+        self.versions_before[aggregate_id] = loaded.version
+        return loaded
 
     def add(self, aggregate: Aggregate) -> None:
         self._aggregates[aggregate.id] = aggregate
+        self.versions_before.setdefault(aggregate.id, 0)
+
+    @property
+    def aggregates(self) -> list[Aggregate]:
+        return list(self._aggregates.values())
 
     def claim_unique(self, scope: str, value: str, owner_id: UUID, *, field: str) -> None:
         """Reserve a store-wide unique value in the same transaction as the command."""

@@ -80,6 +80,11 @@ class Aggregate:
             aggregate._apply(event)
         return aggregate
 
+    def advance(self, events: Iterable[DomainEvent]) -> None:
+        """Fold the events recorded after this state (a snapshot's) into it, in order."""
+        for event in events:
+            self._apply(event)
+
     def collect_events(self) -> list[DomainEvent]:
         pending, self._pending = self._pending, []
         return pending
