@@ -101,6 +101,10 @@ class ComplaintCase(Answer):
 
 
 LEVELS = ("dissatisfied", "satisfied", "delighted")
+CHURN_RISK_COLUMNS = (
+    *("customer_id", "display_name", "stage", "owner", "last_purchase_at"),
+    *("lifetime_value", "currency", "at_risk_reasons"),
+)
 
 
 class Operations:
@@ -108,17 +112,26 @@ class Operations:
         self._store = store
 
     def _select(
-        self, table: Table, where: str = "", params: Sequence[Any] = (), order: str = ""
+        self,
+        table: Table,
+        where: str = "",
+        params: Sequence[Any] = (),
+        order: str = "",
+        columns: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
+        """Rows of ``table`` as Python values: all columns, or only ``columns`` (each value
+        converted costs; the churn-risk list needs 8 of ``customer_lifecycle``'s 17)."""
         d = dialect_of(self._store)
-        statement = f"SELECT * FROM {d.table(table.name)}"  # noqa: S608 # nosec B608 # quoted identifiers; callers pass values as parameters
+        wanted = [c for c in table.columns if not columns or c.name in columns]
+        names = ", ".join(d.quote(c.name) for c in wanted)
+        statement = f"SELECT {names} FROM {d.table(table.name)}"  # noqa: S608 # nosec B608 # quoted identifiers; callers pass values as parameters
         if where:
             statement += " WHERE " + where.replace("?", d.param)
         if order:
             statement += " ORDER BY " + order
         with read_transaction(self._store) as cursor:
             rows = query(cursor, d, statement, list(params))
-        return [{c.name: d.from_db(c.type, row[c.name]) for c in table.columns} for row in rows]
+        return [{c.name: d.from_db(c.type, row[c.name]) for c in wanted} for row in rows]
 
     def _param(self, table: Table, column: str, value: Any) -> Any:
         types = {c.name: c.type for c in table.columns}
@@ -126,7 +139,12 @@ class Operations:
 
     def churn_risk(self) -> list[ChurnRisk]:
         """Customers flagged at risk (流失预警), most valuable first, with their reasons."""
-        rows = self._select(LIFECYCLE, "at_risk = ?", [self._param(LIFECYCLE, "at_risk", True)])
+        rows = self._select(
+            LIFECYCLE,
+            "at_risk = ?",
+            [self._param(LIFECYCLE, "at_risk", True)],
+            columns=CHURN_RISK_COLUMNS,
+        )
         rows.sort(key=lambda r: (-r["lifetime_value"], str(r["customer_id"])))
         return [
             ChurnRisk(

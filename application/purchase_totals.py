@@ -29,14 +29,29 @@ from projections.schema import ColumnType
 
 T = TypeVar("T")
 
-# SQL SUM over SQLite's TEXT decimals would add binary floats: there the totals of a
-# buyer come back as one comma-separated text and are added as Decimals in Python.
-SQLITE_MONETARY = "group_concat(total, ',')"
-POSTGRES_MONETARY = "sum(total)"
-# Each purchase's UTC month as 'YYYY-MM', repeats included: a set in Python drops them more
-# cheaply than DISTINCT, which makes both databases sort each buyer's months.
-SQLITE_MONTHS = "group_concat(substr(approved_at, 1, 7))"
-POSTGRES_MONTHS = "string_agg(to_char(approved_at AT TIME ZONE 'UTC', 'YYYY-MM'), ',')"
+TOTALS = (
+    "customer_id, min(approved_at) AS first_at, max(approved_at) AS last_at, "
+    "count(*) AS frequency, "
+)
+# What is selected per buyer, by name and dialect. SQL SUM over SQLite's TEXT decimals
+# would add binary floats: there a buyer's totals come back as one comma-separated text
+# and are added as Decimals in Python. Months are each purchase's UTC month as 'YYYY-MM',
+# repeats included: a set in Python drops them more cheaply than DISTINCT, which makes
+# both databases sort each buyer's months.
+PER_BUYER: dict[str, str] = {
+    "totals sqlite": TOTALS + "group_concat(total, ',') AS monetary",
+    "totals postgres": TOTALS + "sum(total) AS monetary",
+    "months sqlite": "group_concat(substr(approved_at, 1, 7)) AS months",
+    "months postgres": "string_agg(to_char(approved_at AT TIME ZONE 'UTC', 'YYYY-MM'), ',') "
+    "AS months",
+    "repeat sqlite": "count(*) AS frequency",
+    "repeat postgres": "count(*) AS frequency",
+}
+# What is then selected over all buyers, for the figures that are one row.
+OVER_BUYERS: dict[str, str] = {
+    "repeat": "count(*) AS buyers, "
+    "coalesce(sum(CASE WHEN frequency >= 2 THEN 1 ELSE 0 END), 0) AS repeat_buyers",
+}
 
 
 @dataclass(frozen=True)
@@ -53,8 +68,25 @@ class CountedPurchases:
     def dialect(self) -> Dialect:
         return dialect_of(self.store)
 
-    def where(self) -> tuple[str, list[Any]]:
+    def grouped(self, what: str, convert: Callable[[Any], T]) -> list[T]:
+        """``convert`` of each buyer's row of ``PER_BUYER[what]``. Rows are converted as
+        they are read, so that each driver row is freed at once instead of living on (and
+        being scanned by the cyclic GC) until the last."""
+        statement, params = self._statement(what)
+        with read_transaction(self.store) as cursor:
+            execute(cursor, self.dialect, statement, params)
+            return [convert(row) for row in iter(cursor.fetchone, None)]
+
+    def over_buyers(self, what: str) -> Any:
+        """The one row of ``OVER_BUYERS[what]`` over the buyers' rows of ``PER_BUYER``."""
+        statement, params = self._statement(what)
+        with read_transaction(self.store) as cursor:
+            execute(cursor, self.dialect, statement, params)
+            return cursor.fetchone()
+
+    def _statement(self, what: str) -> tuple[str, list[Any]]:
         d = self.dialect
+        columns = PER_BUYER[f"{what} {d.kind}"]
         at = d.to_db(ColumnType.TIMESTAMP, self.at)
         condition = (
             f"approved_at <= {d.param} AND (cancelled_at IS NULL OR cancelled_at > {d.param})"
@@ -66,47 +98,24 @@ class CountedPurchases:
         if self.since is not None:
             condition += f" AND approved_at >= {d.param}"
             params.append(d.to_db(ColumnType.TIMESTAMP, self.since))
-        return condition, params
-
-    def grouped(self, columns: str, convert: Callable[[Any], T]) -> list[T]:
-        """``convert`` of each row of ``SELECT columns ... GROUP BY customer_id`` over the
-        counted rows. Rows are converted as they are read, so that each driver row is freed
-        at once instead of living on (and being scanned by the cyclic GC) until the last."""
-        statement, params = self._grouped(columns)
-        with read_transaction(self.store) as cursor:
-            execute(cursor, self.dialect, statement, params)
-            return [convert(row) for row in iter(cursor.fetchone, None)]
-
-    def over_buyers(self, columns: str, per_buyer: str) -> Any:
-        """The one row of ``SELECT columns FROM (SELECT per_buyer ... GROUP BY customer_id)``."""
-        inner, params = self._grouped(per_buyer)
-        statement = f"SELECT {columns} FROM ({inner}) AS per_buyer"  # noqa: S608 # nosec B608 # fixed text
-        with read_transaction(self.store) as cursor:
-            execute(cursor, self.dialect, statement, params)
-            return cursor.fetchone()
-
-    def _grouped(self, columns: str) -> tuple[str, list[Any]]:
-        d = self.dialect
-        condition, params = self.where()
-        statement = (
-            f"SELECT {columns} FROM {d.table(PURCHASES.name)} "  # noqa: S608 # nosec B608 # fixed column text, a quoted table name, placeholders
+        grouped = (
+            f"SELECT {columns} FROM {d.table(PURCHASES.name)} "  # noqa: S608 # nosec B608 # fixed text, a quoted table name, placeholders
             f"WHERE {condition} GROUP BY customer_id"
         )
+        statement = (
+            f"SELECT {OVER_BUYERS[what]} FROM ({grouped}) AS per_buyer"  # noqa: S608 # nosec B608 # fixed text
+            if what in OVER_BUYERS
+            else grouped
+        )
         return statement, params
-
-
-TOTALS = (
-    "customer_id, min(approved_at) AS first_at, max(approved_at) AS last_at, "
-    "count(*) AS frequency, {monetary} AS monetary"
-)
 
 
 def buyer_totals(counted: CountedPurchases) -> list[BuyerTotals]:
     """Each buyer's first and last purchase, number of purchases and their sum."""
     if counted.dialect.kind == "postgres":
-        return counted.grouped(TOTALS.format(monetary=POSTGRES_MONETARY), _postgres_totals)
+        return counted.grouped("totals", _postgres_totals)
     with localcontext(prec=EXACT_DIGITS):
-        return counted.grouped(TOTALS.format(monetary=SQLITE_MONETARY), _sqlite_totals)
+        return counted.grouped("totals", _sqlite_totals)
 
 
 def _postgres_totals(row: Any) -> BuyerTotals:
@@ -131,7 +140,6 @@ def _sqlite_totals(row: Any) -> BuyerTotals:
 
 def buyer_months(counted: CountedPurchases) -> list[set[int]]:
     """Each buyer's months (``month_index``, UTC) with at least one purchase."""
-    months = SQLITE_MONTHS if counted.dialect.kind == "sqlite" else POSTGRES_MONTHS
     indexes: dict[str, int] = {}  # a book spans a few dozen months: parse each once
 
     def index(month: str) -> int:
@@ -141,15 +149,11 @@ def buyer_months(counted: CountedPurchases) -> list[set[int]]:
         return found
 
     return counted.grouped(
-        f"{months} AS months", lambda row: {index(month) for month in row["months"].split(",")}
+        "months", lambda row: {index(month) for month in row["months"].split(",")}
     )
 
 
 def repeat_counts(counted: CountedPurchases) -> tuple[int, int]:
     """How many buyers, and how many of them with at least two purchases."""
-    row = counted.over_buyers(
-        "count(*) AS buyers, "
-        "coalesce(sum(CASE WHEN frequency >= 2 THEN 1 ELSE 0 END), 0) AS repeat_buyers",
-        "count(*) AS frequency",
-    )
+    row = counted.over_buyers("repeat")
     return int(row["buyers"]), int(row["repeat_buyers"])
