@@ -41,6 +41,7 @@ BENCHES = (
     ),
     Bench("imports", ("--customers", "20000", "--runs", "3"), ("--customers", "50", "--runs", "1")),
     Bench("audit", ("--runs", "3"), ("--sizes", "2000,4000", "--runs", "1")),
+    Bench("snapshots", ("--runs", "20"), ("--events", "300", "--runs", "3")),
     Bench(
         "queries",
         ("--runs", "5"),
@@ -145,6 +146,20 @@ def _queries(data: dict[str, Any]) -> Iterator[Figure]:
             )
 
 
+def _snapshots(data: dict[str, Any]) -> Iterator[Figure]:
+    for f in data["figures"]:
+        yield Figure(
+            "snapshots",
+            f"load a customer of {f['events']:,} events ({f['store']}, "
+            f"snapshot + {f['tail_events']} events)",
+            f["ours_median_ms"],
+            f["replay_median_ms"],
+            "replay of every event",
+            "ms (lower is better)",
+            f["ratio"],
+        )
+
+
 def _generic(name: str) -> Callable[[dict[str, Any]], Iterator[Figure]]:
     """A benchmark whose JSON this runner does not know row by row: its figures are kept
     in results.json and shown by their ``ours``/``baseline``/``ratio``-like keys."""
@@ -171,6 +186,7 @@ READERS: dict[str, Callable[[dict[str, Any]], Iterator[Figure]]] = {
     "imports": _imports,
     "audit": _audit,
     "queries": _queries,
+    "snapshots": _snapshots,
 }
 
 
