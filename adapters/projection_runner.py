@@ -51,6 +51,11 @@ REBUILD_SUFFIX = "__rebuild"
 RETIRED_SUFFIX = "__retired"
 
 
+# Measured (bench/projections.py, 100,000 events on PostgreSQL): 2,000 catches up about
+# 2.5x faster than 500 and faster than 5,000; a live follower's batches are smaller anyway.
+DEFAULT_BATCH_SIZE = 2000
+
+
 class TrackingMoved(Exception):
     """Another runner (or a rebuild) moved this projection's position first."""
 
@@ -79,7 +84,7 @@ class ProjectionRunner:
         store: EventStore,
         projections: Iterable[Projection],
         *,
-        batch_size: int = 500,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.store = store
