@@ -3,7 +3,8 @@
 The due times come from the events (they record the SLA policy in force). Breach flags
 change with the passage of time as well as with events, so ``tick`` re-evaluates open
 cases whose next due time has passed. The flags are a function of the events and of the
-instant of the last run only, so a rebuild at that instant gives the same rows.
+instant of the last run only, so a rebuild at that instant gives the same rows. A merged
+duplicate's complaints are its survivor's (``projections.merges``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from domain.events.complaint import (
     ComplaintReopened,
     ComplaintResolved,
 )
+from domain.events.customer import CustomersMerged
 from projections.base import Projection, Row, RowStore, ids_of
+from projections.merges import Aliases, merged_table, repoint
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
 
@@ -60,6 +63,7 @@ CASES = Table(
     primary_key=("complaint_id",),
     indexes=(("status",), ("customer_id",), ("next_due_at",)),
 )
+MERGED = merged_table("complaint_cases")
 
 
 def _late(done_at: datetime | None, due_at: datetime | None, at: datetime) -> bool:
@@ -92,18 +96,26 @@ def evaluate_sla(case: Row, at: datetime) -> None:
 
 class ComplaintCasesProjection(Projection):
     name: ClassVar[str] = "complaint_cases"
-    version: ClassVar[int] = 1
-    tables: ClassVar[tuple[Table, ...]] = (CASES,)
+    version: ClassVar[int] = 2
+    tables: ClassVar[tuple[Table, ...]] = (CASES, MERGED)
+    aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         rows.prefetch(CASES.name, ids_of(events, ComplaintEvent))
+        self.aliases.prefetch(
+            rows, [e.customer_id for e in events if isinstance(e, ComplaintFiled)]
+        )
         for event in events:
+            if isinstance(event, CustomersMerged) and event.on_survivor:
+                survivor = self.aliases.record(rows, event)
+                repoint(rows, CASES, "customer_id", event.duplicate_id, survivor)
+                continue
             if not isinstance(event, ComplaintEvent):
                 continue
             if isinstance(event, ComplaintFiled):
                 case: Row | None = {
                     "complaint_id": event.aggregate_id,
-                    "customer_id": event.customer_id,
+                    "customer_id": self.aliases.resolve(rows, event.customer_id),
                     "related_order_id": event.related_order_id,
                     "channel": event.channel.value,
                     "category": event.category.value,

@@ -1,5 +1,10 @@
 """``follow_ups``: the 回访 reminder list — scheduled follow-ups and every customer's next
-birthday (a birthday greeting is a follow-up too)."""
+birthday (a birthday greeting is a follow-up too).
+
+A merged duplicate's follow-ups are its survivor's, and its birthday row goes: the survivor
+greets once, on the birthday the merge chose. No other stream names a customer here, so
+nothing recorded after a merge can still carry the duplicate's id: no alias table.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,13 @@ from domain.events.base import DomainEvent
 from domain.events.customer import (
     CustomerProfileUpdated,
     CustomerRegistered,
+    CustomersMerged,
     FollowUpCompleted,
     FollowUpMissed,
     FollowUpScheduled,
 )
 from projections.base import Projection, Row, RowStore
+from projections.merges import repoint
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
 
@@ -60,7 +67,7 @@ def _midnight(day: date) -> datetime:
 
 class FollowUpsProjection(Projection):
     name: ClassVar[str] = "follow_ups"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (FOLLOW_UPS,)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
@@ -91,12 +98,22 @@ class FollowUpsProjection(Projection):
             elif isinstance(event, CustomerRegistered) and event.profile.birthday is not None:
                 self._birthday(rows, event.aggregate_id, event.profile.birthday, event.occurred_at)
             elif isinstance(event, CustomerProfileUpdated) and "birthday" in event.changed_fields:
-                if event.birthday is None:
-                    rows.delete(
-                        FOLLOW_UPS.name, {"follow_up_id": birthday_row_id(event.aggregate_id)}
+                self._birthday_changed(rows, event.aggregate_id, event.birthday, event.occurred_at)
+            elif isinstance(event, CustomersMerged) and event.on_survivor:
+                rows.delete(FOLLOW_UPS.name, {"follow_up_id": birthday_row_id(event.duplicate_id)})
+                repoint(rows, FOLLOW_UPS, "customer_id", event.duplicate_id, event.survivor_id)
+                if "birthday" in event.taken.fields:
+                    self._birthday_changed(
+                        rows, event.survivor_id, event.taken.birthday, event.occurred_at
                     )
-                else:
-                    self._birthday(rows, event.aggregate_id, event.birthday, event.occurred_at)
+
+    def _birthday_changed(
+        self, rows: RowStore, customer_id: UUID, birthday: date | None, at: datetime
+    ) -> None:
+        if birthday is None:
+            rows.delete(FOLLOW_UPS.name, {"follow_up_id": birthday_row_id(customer_id)})
+        else:
+            self._birthday(rows, customer_id, birthday, at)
 
     @staticmethod
     def _birthday(rows: RowStore, customer_id: UUID, birthday: date, at: datetime) -> None:

@@ -9,6 +9,13 @@ with an event, so ``tick`` recomputes customers whose next time-driven change
 
 The gathered events are kept as JSON of their current class; bump ``version`` when an event
 class this projection keeps changes shape, so that the cache is rebuilt.
+
+A merged duplicate (``CustomersMerged``) stops being a customer of its own: its gathered
+events, orders, complaints and referrals move to the survivor, its row and transitions go,
+and the survivor is recomputed as if it had done everything itself. What the duplicate did
+(contacts, surveys, referrals, opportunities, orders, complaints) counts; what was decided
+about the duplicate (its registration, profile, tier, membership, qualification) does not,
+the survivor's own stand. Events keep their stored ids; they are attributed when read.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from domain.events.customer import (
     CustomerReferred,
     CustomerRegistered,
     CustomerRequalified,
+    CustomersMerged,
     MembershipJoined,
     MembershipLeft,
     RelationshipTierChanged,
@@ -50,6 +58,7 @@ from domain.lifecycle import (
 )
 from domain.sla import sla_status
 from projections.base import Projection, Row, RowStore, ids_of
+from projections.merges import Aliases, merged_table, repoint
 from projections.retention_views import View
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
@@ -111,12 +120,15 @@ OWNERS = Table(
     "customer_lifecycle__owners",
     (col("aggregate_id", T.UUID, nullable=False), col("customer_id", T.UUID, nullable=False)),
     primary_key=("aggregate_id",),
+    indexes=(("customer_id",),),
 )
 REFERRALS = Table(
     "customer_lifecycle__referrals",
     (col("referred_id", T.UUID, nullable=False), col("referrer_id", T.UUID, nullable=False)),
     primary_key=("referred_id", "referrer_id"),
+    indexes=(("referrer_id",),),
 )
+MERGED = merged_table("customer_lifecycle")
 
 CHURN_RISK = View(
     "churn_risk",
@@ -139,15 +151,26 @@ CUSTOMER_EVENTS = (
     | CustomerReferred
     | SatisfactionSurveyed
     | CustomerProfileUpdated
+    | CustomersMerged
 )
+# What a merged duplicate did, and so what counts for its survivor.
+ACTIVITY_EVENTS = CustomerContacted | SatisfactionSurveyed | CustomerReferred
 ORDER_EVENTS = OrderDrafted | OrderApproved | OrderCancelled | OrderImported
 
 
 class CustomerLifecycleProjection(Projection):
     name: ClassVar[str] = "customer_lifecycle"
-    version: ClassVar[int] = 2
-    tables: ClassVar[tuple[Table, ...]] = (LIFECYCLE, TRANSITIONS, EVENTS, OWNERS, REFERRALS)
+    version: ClassVar[int] = 3
+    tables: ClassVar[tuple[Table, ...]] = (
+        LIFECYCLE,
+        TRANSITIONS,
+        EVENTS,
+        OWNERS,
+        REFERRALS,
+        MERGED,
+    )
     views: ClassVar[tuple[View, ...]] = (CHURN_RISK,)
+    aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def __init__(self, policy: LifecyclePolicy = DEFAULT_LIFECYCLE_POLICY) -> None:
         self.policy = policy
@@ -163,7 +186,11 @@ class CustomerLifecycleProjection(Projection):
         buyers: set[UUID] = set()
         latest = None
         rows.prefetch(OWNERS.name, ids_of(events, (OrderApproved, OrderCancelled, ComplaintEvent)))
+        self.aliases.prefetch(rows, _named_customers(events))
         for event in events:
+            if isinstance(event, CustomersMerged) and event.on_survivor:
+                # The survivor's purchases grew: whoever referred it may see it change.
+                buyers.add(self._merge(event, rows))
             customer_id = self._gather(event, rows)
             if customer_id is None:
                 continue
@@ -214,6 +241,15 @@ class CustomerLifecycleProjection(Projection):
             key = (row["aggregate_id"], row["version"])
             if key not in self._decoded:
                 self._decoded[key] = event_class(row["topic"]).model_validate_json(row["state"])
+        # A referral may name a customer merged since: its alias is looked up in one go.
+        referred: list[UUID] = []
+        for kept in grouped.values():
+            for row in kept:
+                if row["topic"] == CustomerReferred.event_type():
+                    event = self._decoded.get((row["aggregate_id"], row["version"]))
+                    if isinstance(event, CustomerReferred):
+                        referred.append(event.referred_customer_id)
+        self.aliases.prefetch(rows, referred)
         self._prefetched = grouped
         rows.prefetch(LIFECYCLE.name, wanted)
         self._referred = defaultdict(list)
@@ -223,23 +259,31 @@ class CustomerLifecycleProjection(Projection):
     # ---- gathering ------------------------------------------------------------------
 
     def _gather(self, event: DomainEvent, rows: RowStore) -> UUID | None:
-        """Keep the event under the customer it concerns; returns that customer."""
+        """Keep the event under the customer it concerns; returns that customer.
+
+        A customer's own stream ends at its merge, so its events are never processed after
+        it; other streams may still name a merged duplicate (a command that read the
+        duplicate just before the merge and committed just after): they resolve the alias.
+        """
+        if isinstance(event, CustomersMerged) and not event.on_survivor:
+            return None  # the survivor's copy carries the same facts
         if isinstance(event, CUSTOMER_EVENTS):
             customer_id, kind = event.aggregate_id, "customer"
             if isinstance(event, CustomerReferred):
-                rows.upsert(
-                    REFERRALS.name,
-                    {"referred_id": event.referred_customer_id, "referrer_id": customer_id},
-                )
+                referred = self.aliases.resolve(rows, event.referred_customer_id)
+                if referred != customer_id:
+                    rows.upsert(
+                        REFERRALS.name, {"referred_id": referred, "referrer_id": customer_id}
+                    )
         elif isinstance(event, OpportunityOpened):
-            customer_id, kind = event.customer_id, "customer"
+            customer_id, kind = self.aliases.resolve(rows, event.customer_id), "customer"
         elif isinstance(event, OrderDrafted | OrderImported):
-            customer_id, kind = event.customer_id, "order"
+            customer_id, kind = self.aliases.resolve(rows, event.customer_id), "order"
             rows.upsert(
                 OWNERS.name, {"aggregate_id": event.aggregate_id, "customer_id": customer_id}
             )
         elif isinstance(event, ComplaintFiled):
-            customer_id, kind = event.customer_id, "complaint"
+            customer_id, kind = self.aliases.resolve(rows, event.customer_id), "complaint"
             rows.upsert(
                 OWNERS.name, {"aggregate_id": event.aggregate_id, "customer_id": customer_id}
             )
@@ -266,11 +310,52 @@ class CustomerLifecycleProjection(Projection):
         )
         return customer_id
 
+    def _merge(self, merge: CustomersMerged, rows: RowStore) -> UUID:
+        """Move the duplicate's gathered events, orders, complaints and referrals to the
+        survivor, and drop its own row and transitions; returns the survivor."""
+        survivor = self.aliases.record(rows, merge)
+        duplicate = merge.duplicate_id
+        repoint(rows, EVENTS, "customer_id", duplicate, survivor)
+        repoint(rows, OWNERS, "customer_id", duplicate, survivor)
+        for column in ("referrer_id", "referred_id"):
+            for referral in repoint(rows, REFERRALS, column, duplicate, survivor):
+                if referral["referrer_id"] == referral["referred_id"]:
+                    rows.delete(REFERRALS.name, referral)  # referring oneself makes no advocate
+        rows.delete(LIFECYCLE.name, {"customer_id": duplicate})
+        rows.delete(TRANSITIONS.name, {"customer_id": duplicate})
+        return survivor
+
     # ---- computing ------------------------------------------------------------------
 
     def facts(self, rows: RowStore, customer_id: UUID) -> CustomerFacts | None:
         """The customer's lifecycle facts from the gathered events (None if unregistered)."""
-        return self._facts(rows, customer_id, self._streams(rows, customer_id))
+        return self._facts(rows, customer_id, self._mine(rows, customer_id))
+
+    def _mine(self, rows: RowStore, customer_id: UUID) -> dict[str, list[DomainEvent]]:
+        """The gathered events of a customer, as facts of that customer: what the duplicates
+        merged into it did counts as its own (with its id); what was decided about them,
+        not. Without merges every event is its own already and is returned as it is."""
+        streams = self._streams(rows, customer_id)
+        for kind, events in streams.items():
+            attributed: list[DomainEvent] = []
+            for event in events:
+                if (
+                    kind == "customer"
+                    and event.aggregate_id != customer_id
+                    and not isinstance(event, OpportunityOpened)
+                ):
+                    if not isinstance(event, ACTIVITY_EVENTS):
+                        continue
+                    event = event.model_copy(update={"aggregate_id": customer_id})
+                if getattr(event, "customer_id", customer_id) != customer_id:
+                    event = event.model_copy(update={"customer_id": customer_id})
+                if isinstance(event, CustomerReferred):
+                    referred = self.aliases.resolve(rows, event.referred_customer_id)
+                    if referred != event.referred_customer_id:
+                        event = event.model_copy(update={"referred_customer_id": referred})
+                attributed.append(event)
+            streams[kind] = attributed
+        return streams
 
     def _streams(self, rows: RowStore, customer_id: UUID) -> dict[str, list[DomainEvent]]:
         kept = (
@@ -301,13 +386,13 @@ class CustomerLifecycleProjection(Projection):
             referred_purchases=[
                 p
                 for referred_id in referred
-                for p in _purchases(_by_stream(self._streams(rows, referred_id).get("order", [])))
+                for p in _purchases(_by_stream(self._mine(rows, referred_id).get("order", [])))
             ],
             complaints=list(_by_stream(mine.get("complaint", [])).values()),
         )
 
     def _recompute(self, rows: RowStore, customer_id: UUID, until: datetime | None) -> None:
-        mine = self._streams(rows, customer_id)
+        mine = self._mine(rows, customer_id)
         facts = self._facts(rows, customer_id, mine)
         if facts is None:
             return
@@ -430,7 +515,23 @@ def _profile(events: Iterable[DomainEvent]) -> tuple[str | None, str | None]:
                 name = event.name
             if "owner_id" in event.changed_fields:
                 owner = event.owner_id
+        elif isinstance(event, CustomersMerged):
+            if "name" in event.taken.fields:
+                name = event.taken.name
+            if "owner_id" in event.taken.fields:
+                owner = event.taken.owner_id
     return name, owner
+
+
+def _named_customers(events: Iterable[DomainEvent]) -> list[UUID]:
+    """The customer ids other streams name in a batch: each may be a merged duplicate."""
+    named: list[UUID] = []
+    for event in events:
+        if isinstance(event, OpportunityOpened | OrderDrafted | OrderImported | ComplaintFiled):
+            named.append(event.customer_id)
+        elif isinstance(event, CustomerReferred):
+            named.append(event.referred_customer_id)
+    return named
 
 
 def _transition_row(customer_id: UUID, seq: int, transition: Transition) -> Row:

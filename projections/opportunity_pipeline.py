@@ -1,5 +1,6 @@
 """``opportunity_pipeline`` and ``opportunity_stage_history``: where every deal stands,
-what it is worth weighted by its win probability, and how long it spent in each stage."""
+what it is worth weighted by its win probability, and how long it spent in each stage.
+A merged duplicate's deals are its survivor's (``projections.merges``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from domain.events.base import DomainEvent
+from domain.events.customer import CustomersMerged
 from domain.events.opportunity import (
     OpportunityEvaluated,
     OpportunityEvent,
@@ -21,6 +23,7 @@ from domain.events.opportunity import (
 )
 from domain.values import round_to_minor_unit
 from projections.base import Projection, Row, RowStore, ids_of
+from projections.merges import Aliases, merged_table, repoint
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
 
@@ -71,18 +74,27 @@ STAGE_HISTORY = Table(
     primary_key=("opportunity_id", "seq"),
     indexes=(("stage",),),
 )
+MERGED = merged_table("opportunity_pipeline")
 
 
 class OpportunityPipelineProjection(Projection):
     name: ClassVar[str] = "opportunity_pipeline"
-    version: ClassVar[int] = 1
-    tables: ClassVar[tuple[Table, ...]] = (PIPELINE, STAGE_HISTORY)
+    version: ClassVar[int] = 2
+    tables: ClassVar[tuple[Table, ...]] = (PIPELINE, STAGE_HISTORY, MERGED)
+    aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         moving = ids_of(events, OpportunityEvent)
         rows.prefetch(PIPELINE.name, moving)
         rows.prefetch(STAGE_HISTORY.name, moving)
+        self.aliases.prefetch(
+            rows, [e.customer_id for e in events if isinstance(e, OpportunityOpened)]
+        )
         for event in events:
+            if isinstance(event, CustomersMerged) and event.on_survivor:
+                survivor = self.aliases.record(rows, event)
+                repoint(rows, PIPELINE, "customer_id", event.duplicate_id, survivor)
+                continue
             if isinstance(event, OpportunityOpened):
                 self._opened(event, rows)
                 continue
@@ -132,11 +144,10 @@ class OpportunityPipelineProjection(Projection):
             deal["weighted_value"] = _weighted(deal)
             rows.upsert(PIPELINE.name, deal)
 
-    @staticmethod
-    def _opened(event: OpportunityOpened, rows: RowStore) -> None:
+    def _opened(self, event: OpportunityOpened, rows: RowStore) -> None:
         deal: Row = {
             "opportunity_id": event.aggregate_id,
-            "customer_id": event.customer_id,
+            "customer_id": self.aliases.resolve(rows, event.customer_id),
             "title": event.title,
             "owner_id": event.owner_id,
             "source": event.source,

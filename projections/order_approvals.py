@@ -1,5 +1,6 @@
 """``order_approvals``: one row per approval node of each submission round — the pending
-queue by node and role, and how long each decision took (审批流程)."""
+queue by node and role, and how long each decision took (审批流程). A merged duplicate's
+orders are its survivor's (``projections.merges``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from domain.events.base import DomainEvent
+from domain.events.customer import CustomersMerged
 from domain.events.order import (
     OrderApprovalStepApproved,
     OrderCancelled,
@@ -15,6 +17,7 @@ from domain.events.order import (
     OrderSubmittedForApproval,
 )
 from projections.base import Projection, Row, RowStore, ids_of
+from projections.merges import Aliases, merged_table, repoint
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
 
@@ -43,7 +46,7 @@ APPROVALS = Table(
         col("comment", T.TEXT),
     ),
     primary_key=("order_id", "round", "step"),
-    indexes=(("status", "node"),),
+    indexes=(("status", "node"), ("customer_id",)),
 )
 ORDERS = Table(
     "order_approvals__orders",
@@ -55,7 +58,9 @@ ORDERS = Table(
         col("current_step", T.INTEGER, nullable=False),
     ),
     primary_key=("order_id",),
+    indexes=(("customer_id",),),
 )
+MERGED = merged_table("order_approvals")
 
 
 DECISIONS = (OrderApprovalStepApproved, OrderRejected)
@@ -63,14 +68,21 @@ DECISIONS = (OrderApprovalStepApproved, OrderRejected)
 
 class OrderApprovalsProjection(Projection):
     name: ClassVar[str] = "order_approvals"
-    version: ClassVar[int] = 1
-    tables: ClassVar[tuple[Table, ...]] = (APPROVALS, ORDERS)
+    version: ClassVar[int] = 2
+    tables: ClassVar[tuple[Table, ...]] = (APPROVALS, ORDERS, MERGED)
+    aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         deciding = ids_of(events, (OrderSubmittedForApproval, *DECISIONS, OrderCancelled))
         rows.prefetch(ORDERS.name, deciding)
         rows.prefetch(APPROVALS.name, deciding)
+        self.aliases.prefetch(rows, [e.customer_id for e in events if isinstance(e, OrderDrafted)])
         for event in events:
+            if isinstance(event, CustomersMerged) and event.on_survivor:
+                survivor = self.aliases.record(rows, event)
+                for table in (ORDERS, APPROVALS):
+                    repoint(rows, table, "customer_id", event.duplicate_id, survivor)
+                continue
             if not isinstance(
                 event, (OrderDrafted, OrderSubmittedForApproval, *DECISIONS, OrderCancelled)
             ):
@@ -80,7 +92,7 @@ class OrderApprovalsProjection(Projection):
                     ORDERS.name,
                     {
                         "order_id": event.aggregate_id,
-                        "customer_id": event.customer_id,
+                        "customer_id": self.aliases.resolve(rows, event.customer_id),
                         "round": 0,
                         "steps": 0,
                         "current_step": 0,

@@ -2,7 +2,8 @@
 
 A purchase is an order that reached ``approved``, dated at its approval, and not later
 cancelled; its value is the order total after discounts. Cancelled purchases keep their
-row with ``cancelled_at`` set, so that "as of T" questions stay answerable.
+row with ``cancelled_at`` set, so that "as of T" questions stay answerable. A merged
+duplicate's purchases are its survivor's (``projections.merges``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from decimal import Decimal, localcontext
 from typing import ClassVar
 
 from domain.events.base import DomainEvent
+from domain.events.customer import CustomersMerged
 from domain.events.order import (
     OrderApproved,
     OrderCancelled,
@@ -23,6 +25,7 @@ from domain.events.order import (
 )
 from domain.values import round_to_minor_unit
 from projections.base import Projection, RowStore, ids_of
+from projections.merges import Aliases, merged_table, repoint
 from projections.retention_views import RETENTION_VIEWS, View
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
@@ -56,7 +59,9 @@ ORDERS = Table(
         col("margin", T.DECIMAL),
     ),
     primary_key=("order_id",),
+    indexes=(("customer_id",),),
 )
+MERGED = merged_table("customer_purchases")
 
 
 def margin(lines: Sequence[OrderLine], currency: str) -> Decimal | None:
@@ -71,20 +76,26 @@ def margin(lines: Sequence[OrderLine], currency: str) -> Decimal | None:
 
 class CustomerPurchasesProjection(Projection):
     name: ClassVar[str] = "customer_purchases"
-    version: ClassVar[int] = 1
-    tables: ClassVar[tuple[Table, ...]] = (PURCHASES, ORDERS)
+    version: ClassVar[int] = 2
+    tables: ClassVar[tuple[Table, ...]] = (PURCHASES, ORDERS, MERGED)
     views: ClassVar[tuple[View, ...]] = RETENTION_VIEWS
+    aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         rows.prefetch(ORDERS.name, ids_of(events, (OrderLinesChanged, OrderApproved)))
         rows.prefetch(PURCHASES.name, ids_of(events, OrderCancelled))
+        self.aliases.prefetch(
+            rows, [e.customer_id for e in events if isinstance(e, OrderDrafted | OrderImported)]
+        )
         for event in events:
-            if isinstance(event, OrderDrafted):
+            if isinstance(event, CustomersMerged) and event.on_survivor:
+                self._merged(event, rows)
+            elif isinstance(event, OrderDrafted):
                 rows.upsert(
                     ORDERS.name,
                     {
                         "order_id": event.aggregate_id,
-                        "customer_id": event.customer_id,
+                        "customer_id": self.aliases.resolve(rows, event.customer_id),
                         "currency": event.currency,
                         "margin": margin(event.lines, event.currency),
                     },
@@ -120,7 +131,7 @@ class CustomerPurchasesProjection(Projection):
                     PURCHASES.name,
                     {
                         "order_id": event.aggregate_id,
-                        "customer_id": event.customer_id,
+                        "customer_id": self.aliases.resolve(rows, event.customer_id),
                         "approved_at": event.approved_at,
                         "total": event.total.amount,
                         "margin": margin(event.lines, event.currency),
@@ -131,3 +142,9 @@ class CustomerPurchasesProjection(Projection):
                         "source": "OrderImported",
                     },
                 )
+
+    def _merged(self, merge: CustomersMerged, rows: RowStore) -> None:
+        """The duplicate's purchases, and its orders not yet approved, are the survivor's."""
+        survivor = self.aliases.record(rows, merge)
+        for table in (PURCHASES, ORDERS):
+            repoint(rows, table, "customer_id", merge.duplicate_id, survivor)

@@ -3,7 +3,8 @@ surveys (per dimension, and the survey's mean) and from complaint follow-ups (�
 
 Survey rows carry the gap perceived − expected and its level (DESIGN §2.5). A complaint
 follow-up is a 1–5 rating with no expectation; its level reads 1–2 as dissatisfied, 3 as
-satisfied and 4–5 as delighted.
+satisfied and 4–5 as delighted. A merged duplicate's measurements are its survivor's
+(``projections.merges``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import ClassVar
 
 from domain.events.base import DomainEvent
 from domain.events.complaint import ComplaintFiled, ComplaintFollowedUp
-from domain.events.customer import SatisfactionSurveyed
+from domain.events.customer import CustomersMerged, SatisfactionSurveyed
 from domain.satisfaction import satisfaction_level
 from domain.vocabulary import SatisfactionLevel
 from projections.base import Projection, RowStore, ids_of
+from projections.merges import Aliases, merged_table, repoint
 from projections.schema import ColumnType as T
 from projections.schema import Table, col
 
@@ -47,7 +49,9 @@ COMPLAINTS = Table(
     "satisfaction_history__complaints",
     (col("complaint_id", T.UUID, nullable=False), col("customer_id", T.UUID, nullable=False)),
     primary_key=("complaint_id",),
+    indexes=(("customer_id",),),
 )
+MERGED = merged_table("satisfaction_history")
 
 
 def follow_up_level(satisfaction: int) -> SatisfactionLevel:
@@ -60,15 +64,28 @@ def follow_up_level(satisfaction: int) -> SatisfactionLevel:
 
 class SatisfactionHistoryProjection(Projection):
     name: ClassVar[str] = "satisfaction_history"
-    version: ClassVar[int] = 1
-    tables: ClassVar[tuple[Table, ...]] = (HISTORY, COMPLAINTS)
+    version: ClassVar[int] = 2
+    tables: ClassVar[tuple[Table, ...]] = (HISTORY, COMPLAINTS, MERGED)
+    aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         rows.prefetch(COMPLAINTS.name, ids_of(events, ComplaintFollowedUp))
+        self.aliases.prefetch(
+            rows,
+            [
+                e.customer_id if isinstance(e, ComplaintFiled) else e.aggregate_id
+                for e in events
+                if isinstance(e, SatisfactionSurveyed | ComplaintFiled)
+            ],
+        )
         for event in events:
-            if isinstance(event, SatisfactionSurveyed):
+            if isinstance(event, CustomersMerged) and event.on_survivor:
+                survivor = self.aliases.record(rows, event)
+                for table in (HISTORY, COMPLAINTS):
+                    repoint(rows, table, "customer_id", event.duplicate_id, survivor)
+            elif isinstance(event, SatisfactionSurveyed):
                 common = {
-                    "customer_id": event.aggregate_id,
+                    "customer_id": self.aliases.resolve(rows, event.aggregate_id),
                     "measured_at": event.occurred_at,
                     "source": "survey",
                     "survey_id": event.survey_id,
@@ -105,7 +122,10 @@ class SatisfactionHistoryProjection(Projection):
             elif isinstance(event, ComplaintFiled):
                 rows.upsert(
                     COMPLAINTS.name,
-                    {"complaint_id": event.aggregate_id, "customer_id": event.customer_id},
+                    {
+                        "complaint_id": event.aggregate_id,
+                        "customer_id": self.aliases.resolve(rows, event.customer_id),
+                    },
                 )
             elif isinstance(event, ComplaintFollowedUp):
                 complaint = rows.get(COMPLAINTS.name, {"complaint_id": event.aggregate_id})

@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Annotated, ClassVar
 from uuid import UUID
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from application.commands.base import Command, Instant
-from domain.events.customer import Attributes, DimensionScore, one_score_per_dimension
+from domain.events.customer import (
+    Attributes,
+    DimensionScore,
+    MergeSide,
+    ProfileField,
+    one_score_per_dimension,
+)
 from domain.values import Address, Code, Email, LongText, Name, Phone, PlausibleDate, ShortText
 from domain.vocabulary import (
     ContactChannel,
@@ -141,6 +147,26 @@ class RecordSatisfactionSurvey(CustomerCommand):
     _one_score_per_dimension = field_validator("scores")(one_score_per_dimension)
 
 
+class MergeCustomers(Command):
+    """Fold ``duplicate_id`` into ``survivor_id``: the same customer registered twice.
+
+    ``field_choices`` says, per profile field, whose value the survivor keeps; a field not
+    named keeps the survivor's. Orders, complaints, surveys and opportunities of the
+    duplicate count for the survivor in every read model; the duplicate's stream is closed.
+    """
+
+    survivor_id: UUID
+    duplicate_id: UUID
+    field_choices: dict[ProfileField, MergeSide] = Field(default_factory=dict)
+
+    @field_validator("duplicate_id")
+    @classmethod
+    def _not_the_survivor(cls, duplicate_id: UUID, info: ValidationInfo) -> UUID:
+        if duplicate_id == info.data.get("survivor_id"):
+            raise ValueError("a customer cannot be merged into itself: ids must differ")
+        return duplicate_id
+
+
 __all__ = [
     "AwardLoyaltyPoints",
     "ChangeRelationshipTier",
@@ -150,6 +176,7 @@ __all__ = [
     "JoinMembership",
     "LeaveMembership",
     "MarkFollowUpMissed",
+    "MergeCustomers",
     "RecordContact",
     "RecordReferral",
     "RecordSatisfactionSurvey",

@@ -14,6 +14,7 @@ from application.commands.customer import (
     JoinMembership,
     LeaveMembership,
     MarkFollowUpMissed,
+    MergeCustomers,
     RecordContact,
     RecordReferral,
     RecordSatisfactionSurvey,
@@ -180,7 +181,8 @@ def redeem_loyalty_points(
 @handles(RecordReferral)
 def record_referral(uow: UnitOfWork, command: RecordReferral, context: CommandContext) -> Customer:
     referrer = uow.get(Customer, command.customer_id, field="customer_id")
-    uow.get(Customer, command.referred_customer_id, field="referred_customer_id")
+    referred = uow.get(Customer, command.referred_customer_id, field="referred_customer_id")
+    referred.ensure_not_merged(field="referred_customer_id")
     referrer.record_referral(context, referred_customer_id=command.referred_customer_id)
     uow.claim_unique(
         REFERRAL_SCOPE, str(command.referred_customer_id), referrer.id, field="referred_customer_id"
@@ -219,3 +221,13 @@ def record_satisfaction_survey(
         comment=command.comment,
     )
     return customer
+
+
+@handles(MergeCustomers)
+def merge_customers(uow: UnitOfWork, command: MergeCustomers, context: CommandContext) -> Customer:
+    """Both streams change in one transaction: a merge half-recorded would leave the
+    duplicate open, or its points counted twice."""
+    survivor = uow.get(Customer, command.survivor_id, field="survivor_id")
+    duplicate = uow.get(Customer, command.duplicate_id, field="duplicate_id")
+    survivor.absorb(context, duplicate, command.field_choices)
+    return survivor

@@ -58,6 +58,7 @@ from application.commands import (
     LeaveMembership,
     LoseOpportunity,
     MarkFollowUpMissed,
+    MergeCustomers,
     Money,
     OpenOpportunity,
     OpportunityCommand,
@@ -157,6 +158,11 @@ VALID: dict[type[Command], dict[str, Any]] = {
     DisqualifyCustomer: {"customer_id": CID, "reason": "Fraudulent orders"},
     RequalifyCustomer: {"customer_id": CID},
     RecordSatisfactionSurvey: {"customer_id": CID, "scores": [SCORE]},
+    MergeCustomers: {
+        "survivor_id": CID,
+        "duplicate_id": CID2,
+        "field_choices": {"name": "duplicate"},
+    },
     OpenOpportunity: {"customer_id": CID, "title": "Warehouse shelving", "estimated_value": MONEY},
     EvaluateOpportunity: {
         "opportunity_id": OID,
@@ -259,6 +265,7 @@ REQUIRED: dict[type[Command], tuple[str, ...]] = {
     DisqualifyCustomer: ("customer_id", "reason"),
     RequalifyCustomer: ("customer_id",),
     RecordSatisfactionSurvey: ("customer_id", "scores"),
+    MergeCustomers: ("survivor_id", "duplicate_id"),
     OpenOpportunity: ("customer_id", "title", "estimated_value"),
     EvaluateOpportunity: ("opportunity_id", "score", "win_probability", "priority"),
     ChangeOpportunityStage: ("opportunity_id", "to_stage"),
@@ -647,6 +654,17 @@ FIELDS: dict[type[Command], dict[str, Family]] = {
     RecordReferral: {"referred_customer_id": [*UUID_BAD, *NULL]},
     DisqualifyCustomer: {"reason": [*text_bad(4000), *NULL]},
     RequalifyCustomer: {"reason": text_bad(4000)},
+    MergeCustomers: {
+        "survivor_id": [*UUID_BAD, *NULL],
+        "duplicate_id": [*UUID_BAD, *NULL, ((), "same_as_survivor", CID)],
+        "field_choices": [
+            ((), "not_a_mapping", ["name"]),
+            ((), "unknown_profile_field", {"shoe_size": "duplicate"}),
+            ((), "unknown_side", {"name": "both"}),
+            ((), "external_ref_is_not_a_profile_field", {"external_ref": "duplicate"}),
+            *NULL,
+        ],
+    },
     RecordSatisfactionSurvey: {
         "scores": SCORES_BAD,
         "nps": NPS_BAD,
@@ -1005,7 +1023,10 @@ def _target_id(command: type[Command]) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize(
-    "command", [c for c in COMMANDS if c is not RegisterCustomer], ids=lambda c: c.__name__
+    # MergeCustomers names two customers (survivor_id, duplicate_id): its own test follows.
+    "command",
+    [c for c in COMMANDS if c not in (RegisterCustomer, MergeCustomers)],
+    ids=lambda c: c.__name__,
 )
 def test_unknown_id_is_not_found(crm: CRM, command: type[Command]) -> None:
     error = refuse(crm, command.model_validate(VALID[command]), NotFound)
@@ -1014,6 +1035,14 @@ def test_unknown_id_is_not_found(crm: CRM, command: type[Command]) -> None:
     assert error.kind == field.removesuffix("_id")
     assert str(error.aggregate_id) == missing
     assert repr(field) in str(error)
+
+
+@pytest.mark.parametrize("field", ["survivor_id", "duplicate_id"])
+def test_an_unknown_customer_to_merge_is_not_found(crm: CRM, field: str) -> None:
+    known = World(crm).customer()
+    payload = {"survivor_id": known, "duplicate_id": known, field: UUID(CID2)}
+    error = refuse(crm, MergeCustomers.model_validate(payload), NotFound)
+    assert (error.kind, error.field, str(error.aggregate_id)) == ("customer", field, CID2)
 
 
 def test_unknown_referred_customer_is_not_found(crm: CRM) -> None:
@@ -1339,7 +1368,14 @@ def rule_case(
     return pytest.param(build, rule, field, id=case_id, marks=marks)
 
 
+def _merge_a_merged_duplicate(w: World) -> Command:
+    survivor, duplicate = w.customer(), w.customer()
+    w.run(MergeCustomers(survivor_id=survivor, duplicate_id=duplicate))
+    return MergeCustomers(survivor_id=w.customer(), duplicate_id=duplicate)
+
+
 RULE_CASES: list[Any] = [
+    rule_case("merge_merged", _merge_a_merged_duplicate, "customer_merged", "duplicate_id"),
     rule_case("external_ref_twice", _external_ref_twice, "external_ref_unique", "external_ref"),
     rule_case(
         "birthday_in_future",

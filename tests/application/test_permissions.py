@@ -51,6 +51,7 @@ from application.commands import (
     LeaveMembership,
     LoseOpportunity,
     MarkFollowUpMissed,
+    MergeCustomers,
     OpenOpportunity,
     QuoteOpportunity,
     RecordComplaintFollowUp,
@@ -295,6 +296,11 @@ RECIPES: dict[type[Command], Callable[[World], dict[str, Any]]] = {
     DisqualifyCustomer: lambda w: {"customer_id": w.customer(), "reason": "fraud"},
     RequalifyCustomer: lambda w: {"customer_id": w.disqualified(), "reason": "debts settled"},
     RecordSatisfactionSurvey: lambda w: {"customer_id": w.customer(), "scores": [SCORE]},
+    MergeCustomers: lambda w: {
+        "survivor_id": w.customer(),
+        "duplicate_id": w.customer(),
+        "field_choices": {"name": "duplicate"},
+    },
     OpenOpportunity: lambda w: {
         "customer_id": w.customer(),
         "title": "Cold storage",

@@ -3,9 +3,9 @@ by runners restarted between catch-ups, interleaved with new commands — equal 
 rebuild from zero makes at the same clock (DESIGN §4, §6).
 
 Random but valid command sequences (customers, contacts, surveys, follow-ups, opportunities,
-orders through approval, imports, complaints through their flow) are executed through
-``crm.execute`` with increasing business times, on SQLite and on PostgreSQL. A command a rule
-refuses is part of the game: it records nothing and the sequence goes on.
+orders through approval, imports, complaints through their flow, merges of customers) are
+executed through ``crm.execute`` with increasing business times, on SQLite and on PostgreSQL.
+A command a rule refuses is part of the game: it records nothing and the sequence goes on.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ from application.commands import (
     LeaveMembership,
     LoseOpportunity,
     MarkFollowUpMissed,
+    MergeCustomers,
     Money,
     OpenOpportunity,
     OrderLine,
@@ -282,10 +283,21 @@ def relationship(w: World, data: st.DataObject) -> None:
     if customer is None:
         return
     action = data.draw(
-        st.sampled_from(("tier", "join", "leave", "refer", "disqualify", "requalify"))
+        st.sampled_from(("tier", "join", "leave", "refer", "disqualify", "requalify", "merge"))
     )
     command: Command
-    if action == "tier":
+    if action == "merge":
+        duplicate = pick(data, [c for c in w.customers if c != customer])
+        if duplicate is None:
+            return
+        choice = data.draw(st.sampled_from(("survivor", "duplicate")))
+        command = MergeCustomers(
+            survivor_id=customer,
+            duplicate_id=duplicate,
+            field_choices={"name": choice, "birthday": choice, "owner_id": choice},
+            occurred_at=w.at,
+        )
+    elif action == "tier":
         tier = data.draw(st.sampled_from(list(RelationshipTier)))
         command = ChangeRelationshipTier(customer_id=customer, tier=tier, occurred_at=w.at)
     elif action == "join":
