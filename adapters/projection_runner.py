@@ -152,6 +152,13 @@ class ProjectionRunner:
                 execute(cursor, d, d.rename_table(table.name, table.name + RETIRED_SUFFIX))
                 execute(cursor, d, d.rename_table(table.name + REBUILD_SUFFIX, table.name))
                 execute(cursor, d, d.drop_table(table.name + RETIRED_SUFFIX))
+                # Indexes keep the names they were made with: give them the live table's,
+                # or the next start would add a second copy of each under those names.
+                for index in table.indexes:
+                    shadow_index = d.index_name(table.name + REBUILD_SUFFIX, index)
+                    execute(cursor, d, d.drop_index(shadow_index))
+                for statement in d.create_table(table, table.name):
+                    execute(cursor, d, statement)
             self._create_views(cursor, projection)
             self._upsert_tracking(cursor, name, position, projection.version)
             execute(

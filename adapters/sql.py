@@ -72,12 +72,19 @@ class Dialect:
             f"({', '.join(columns)}, PRIMARY KEY ({key}))"
         ]
         for index in table.indexes:
-            name = f"ix_{physical}_{'_'.join(index)}"[:63]
+            name = self.index_name(physical, index)
             cols = ", ".join(self.quote(c) for c in index)
             statements.append(
                 f"CREATE INDEX IF NOT EXISTS {self.quote(name)} ON {self.table(physical)} ({cols})"
             )
         return statements
+
+    @staticmethod
+    def index_name(physical: str, columns: tuple[str, ...]) -> str:
+        return f"ix_{physical}_{'_'.join(columns)}"[:63]
+
+    def drop_index(self, name: str) -> str:
+        return f"DROP INDEX IF EXISTS {self.table(name)}"
 
     def drop_table(self, physical: str) -> str:
         return f"DROP TABLE IF EXISTS {self.table(physical)}"

@@ -157,6 +157,32 @@ def test_rebuild_swaps_in_fresh_tables_equal_to_the_live_ones(crm: CRM) -> None:
     assert dump(crm.store, projection) == live
 
 
+def _index_names(crm: CRM, table: str) -> list[str]:
+    with crm.store.datastore.transaction(commit=False) as cursor:
+        if crm.store.location.kind == "sqlite":
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+                "AND name NOT LIKE 'sqlite_autoindex%'",
+                (table,),
+            )
+            return sorted(row[0] for row in cursor.fetchall())
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s "
+            "AND indexname NOT LIKE '%%_pkey'",
+            (crm.store.location.schema, table),
+        )
+        return sorted(row["indexname"] for row in cursor.fetchall())
+
+
+def test_a_rebuilt_table_keeps_one_copy_of_each_index_under_the_live_name(crm: CRM) -> None:
+    _deal_history(crm)
+    ProjectionRunner(crm.store, [OpportunityPipelineProjection()]).rebuild("opportunity_pipeline")
+    ProjectionRunner(crm.store, [OpportunityPipelineProjection()]).catch_up()  # a new start
+    for table in OpportunityPipelineProjection.tables:
+        expected = sorted(f"ix_{table.name}_{'_'.join(i)}"[:63] for i in table.indexes)
+        assert _index_names(crm, table.name) == expected
+
+
 def test_a_changed_projection_version_is_rebuilt_on_the_next_run(crm: CRM) -> None:
     _deal_history(crm)
     ProjectionRunner(crm.store, [OpportunityPipelineProjection()]).catch_up()
