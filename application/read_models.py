@@ -184,8 +184,11 @@ class ReadModels:
         return retention.cohort_matrix_of_months(buyer_months(self._counted_purchases(at)), at)
 
     def repeat_purchase_rate(self, *, as_of: datetime | None = None) -> Decimal:
-        buyers, repeat_buyers = repeat_counts(self._counted_purchases(self._instant(as_of)))
-        return retention.repeat_purchase_rate_of(buyers, repeat_buyers)
+        return retention.repeat_purchase_rate_of(*self.repeat_purchase_counts(as_of=as_of))
+
+    def repeat_purchase_counts(self, *, as_of: datetime | None = None) -> tuple[int, int]:
+        """(buyers, buyers with two or more purchases) as of an instant: the rate's parts."""
+        return repeat_counts(self._counted_purchases(self._instant(as_of)))
 
     def _counted_purchases(
         self, at: datetime, *, currency: str | None = None, since: datetime | None = None
