@@ -21,6 +21,7 @@ from application.batch import BatchExecutor, BatchOutcome
 from application.command_log import CommandRecorded, EventRef, command_stream_id, fingerprint
 from application.commands.base import Command
 from application.errors import ConcurrencyConflict, NotFound, PermissionDenied
+from application.group_commit import GroupCommitter
 from application.permissions import authorise
 from application.read_models import CustomerLifecycle, ReadModels
 from application.result import CommandResult
@@ -63,6 +64,19 @@ class CRM:
         snapshot_store = SnapshotStore(store) if interval else None
         self.snapshots = Snapshotter(snapshot_store, interval) if snapshot_store else None
         self._loader = AggregateLoader(store, snapshot_store)
+        self.group = (
+            GroupCommitter(
+                store,
+                self.settings,
+                clock,
+                self._loader,
+                execute_alone=self._execute,
+                record_for=self._command_record,
+                after_commit=self._snapshot_if_due,
+            )
+            if self.settings.group_commit
+            else None
+        )
 
     @classmethod
     def open(
@@ -111,7 +125,10 @@ class CRM:
             # Re-validate: a model built with model_construct() skips validation.
             command = type(command).model_validate(command.model_dump(exclude_unset=True))
             authorise(actor, command)
-            result, attempts = self._execute(command, actor)
+            if self.group is not None:
+                result, attempts = self.group.execute(command, actor)
+            else:
+                result, attempts = self._execute(command, actor)
         except CRMError as error:
             log.info(
                 "command",

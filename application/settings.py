@@ -19,3 +19,5 @@ class Settings(BaseModel):
     max_attempts: int = Field(default=5, ge=1, le=100)
     # A stream is snapshotted each time it grows past a multiple of this many events (0: never).
     snapshot_interval: int = Field(default=100, ge=0)
+    # Concurrent callers of execute share one transaction (application/group_commit.py).
+    group_commit: bool = False
