@@ -155,6 +155,8 @@ CUSTOMER_EVENTS = (
 )
 # What a merged duplicate did, and so what counts for its survivor.
 ACTIVITY_EVENTS = CustomerContacted | SatisfactionSurveyed | CustomerReferred
+# Events of other streams that name their customer (perhaps one merged since).
+NAMING_EVENTS = OpportunityOpened | OrderDrafted | OrderImported | ComplaintFiled
 ORDER_EVENTS = OrderDrafted | OrderApproved | OrderCancelled | OrderImported
 
 
@@ -347,7 +349,7 @@ class CustomerLifecycleProjection(Projection):
                     if not isinstance(event, ACTIVITY_EVENTS):
                         continue
                     event = event.model_copy(update={"aggregate_id": customer_id})
-                if getattr(event, "customer_id", customer_id) != customer_id:
+                if isinstance(event, NAMING_EVENTS) and event.customer_id != customer_id:
                     event = event.model_copy(update={"customer_id": customer_id})
                 if isinstance(event, CustomerReferred):
                     referred = self.aliases.resolve(rows, event.referred_customer_id)
@@ -527,7 +529,7 @@ def _named_customers(events: Iterable[DomainEvent]) -> list[UUID]:
     """The customer ids other streams name in a batch: each may be a merged duplicate."""
     named: list[UUID] = []
     for event in events:
-        if isinstance(event, OpportunityOpened | OrderDrafted | OrderImported | ComplaintFiled):
+        if isinstance(event, NAMING_EVENTS):
             named.append(event.customer_id)
         elif isinstance(event, CustomerReferred):
             named.append(event.referred_customer_id)
