@@ -25,6 +25,7 @@ append. Each caller then gets its own result or its own error.
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from collections import deque
@@ -187,8 +188,8 @@ class GroupCommitter:
         self._cond = threading.Condition()
         self._queue: deque[_Ticket] = deque()
         self._leading = False
-        # When each calling thread last queued a command: how many to wait for (_gather).
-        self._callers: dict[int, float] = {}
+        # When each calling thread queued its last two commands: whom to wait for (_gather).
+        self._callers: dict[int, tuple[float, float]] = {}
         self._log = structlog.get_logger("crm").bind(store=store.location.kind)
 
     @property
@@ -204,7 +205,8 @@ class GroupCommitter:
         caller = threading.get_ident()
         with self._cond:
             self._queue.append(ticket)
-            self._callers[caller] = time.monotonic()
+            now = time.monotonic()
+            self._callers[caller] = (now, self._callers.get(caller, (-math.inf, 0.0))[0])
             self._cond.notify_all()
         while True:
             with self._cond:
@@ -223,12 +225,16 @@ class GroupCommitter:
         """Wait a moment for the callers that were active a moment ago, the way a database
         delays a commit while sibling transactions are running: after a group commits,
         its callers come straight back with their next command, and a group that leaves
-        without them is a group half as big. A lone caller never waits. Holds the lock."""
+        without them is a group half as big. Only a thread that queued twice within the
+        window counts, so a lone caller never waits. Holds the lock."""
         now = time.monotonic()
-        for caller, seen in list(self._callers.items()):
-            if now - seen > ACTIVE_WINDOW_S:
+        for caller, (last, _) in list(self._callers.items()):
+            if now - last > ACTIVE_WINDOW_S:
                 del self._callers[caller]
-        expected = min(len(self._callers), self._max_group)
+        repeating = sum(
+            1 for last, before in self._callers.values() if last - before <= ACTIVE_WINDOW_S
+        )
+        expected = min(max(repeating, 1), self._max_group)
         deadline = now + GATHER_WAIT_S
         while len(self._queue) < expected:
             left = deadline - time.monotonic()
