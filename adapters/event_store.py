@@ -10,6 +10,10 @@ The predecessor's hash is known without a read in the common case: loading a str
 remembers the hash of its last event, and so does a successful append, in a small bounded
 cache of stream heads. A stored event never changes, so a remembered (stream, version,
 hash) stays true whatever other writers do; a miss costs one indexed read.
+
+Appending also keeps the customer keys (``adapters/keys.py``) in step, in the same
+transaction: a customer's first event with personal data creates its key, and
+``CustomerPersonalDataErased`` destroys it (with the customer's snapshot).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import (
     ApplicationRecorder,
     InfrastructureFactory,
@@ -30,7 +35,18 @@ from eventsourcing.persistence import (
 from psycopg import sql
 
 from adapters.audit.chain import GENESIS, stored_link, unseal
-from adapters.mapper import PydanticEventMapper
+from adapters.keys import (
+    KeyChanges,
+    KeyStore,
+    forget_everywhere,
+    new_key,
+    postgres_has_snapshots,
+    postgres_reader,
+    secure_deletes,
+    sqlite_has_snapshots,
+    sqlite_reader,
+)
+from adapters.mapper import ERASURE_TOPIC, PydanticEventMapper
 from adapters.store_url import StoreLocation, parse_store_url
 from domain.events.base import DomainEvent
 
@@ -47,10 +63,14 @@ class EventStore:
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.location = parse_store_url(url)
-        self.mapper = PydanticEventMapper()
         self._factory = InfrastructureFactory.construct(_environment(self.location, pool_size))
         if self.location.kind == "postgres":
             _create_schema(self.location)
+            self.keys = KeyStore(postgres_reader(self.datastore))
+        else:
+            secure_deletes(self.datastore.pool)
+            self.keys = KeyStore(sqlite_reader(self.datastore.pool))
+        self.mapper = PydanticEventMapper(self.keys)
         self.recorder: ApplicationRecorder = self._factory.application_recorder()
         self._heads: dict[UUID, tuple[int, str]] = {}
         self._heads_lock = threading.Lock()
@@ -62,6 +82,7 @@ class EventStore:
         self.close()
 
     def close(self) -> None:
+        self.keys.close()
         self._factory.close()
 
     @property
@@ -73,26 +94,58 @@ class EventStore:
         """Append events of any number of streams atomically; returns their positions."""
         stored: list[StoredEvent] = []
         heads: dict[UUID, tuple[int, str]] = {}
+        keys = KeyChanges()
+        ciphers: dict[UUID, AESGCM] = {}
+
+        def cipher_for(customer_id: UUID) -> AESGCM:
+            cipher = ciphers.get(customer_id) or self.keys.cipher(
+                customer_id, remember_absent=False
+            )
+            if cipher is None:  # the first personal value of this customer
+                keys.created[customer_id] = new_key()
+                cipher = AESGCM(keys.created[customer_id])
+            ciphers[customer_id] = cipher
+            return cipher
+
         for event in events:
             head = heads.get(event.aggregate_id)
             if head is not None and head[0] == event.version - 1:
                 prev = head[1]
             else:
                 prev = self._hash_of(event.aggregate_id, event.version - 1)
-            row, hash_ = self.mapper.sealed(self.mapper.to_stored_event(event), prev)
+            if event.event_type() == ERASURE_TOPIC:
+                keys.destroyed.append(event.aggregate_id)
+            row, hash_ = self.mapper.sealed(self.mapper.to_stored_event(event, cipher_for), prev)
             stored.append(row)
             heads[event.aggregate_id] = (event.version, hash_)
+        if keys.destroyed:
+            keys.drop_snapshots = self._has_snapshots()
         try:
-            positions = self.recorder.insert_events(stored)
+            positions = self.recorder.insert_events(stored, key_changes=keys)
         except IntegrityError as error:
             raise AppendConflict(str(error)) from error
         self._remember(heads)
+        self.keys.remember(keys.created)
+        self.keys.forget(keys.destroyed, destroyed=True)
         return list(positions or [])
+
+    def _has_snapshots(self) -> bool:
+        if self.location.kind == "postgres":
+            return postgres_has_snapshots(self.datastore)
+        return sqlite_has_snapshots(self.datastore.pool)
+
+    def _decoded(self, rows: Sequence[StoredEvent]) -> list[DomainEvent]:
+        """A stream's events; an erasure among them first drops the key from every cache
+        here, so that no earlier event of it decrypts with a key another process destroyed."""
+        for row in rows:
+            if row.topic == ERASURE_TOPIC:
+                forget_everywhere(_uuid(row.originator_id))
+        return [self.mapper.to_domain_event(stored) for stored in rows]
 
     def load(self, aggregate_id: UUID, *, to_version: int | None = None) -> list[DomainEvent]:
         rows = self.recorder.select_events(aggregate_id, lte=to_version)
         self.remember_loaded(rows)
-        return [self.mapper.to_domain_event(stored) for stored in rows]
+        return self._decoded(rows)
 
     def load_after(
         self, aggregate_id: UUID, after_version: int, *, to_version: int | None = None
@@ -103,7 +156,7 @@ class EventStore:
             self._remember(
                 {_uuid(rows[-1].originator_id): (rows[-1].originator_version, _last_hash(rows))}
             )
-        return [self.mapper.to_domain_event(stored) for stored in rows]
+        return self._decoded(rows)
 
     def remember_loaded(self, rows: Sequence[StoredEvent]) -> None:
         """Note the head of one stream read from version 1 on, so that the next append to
@@ -147,6 +200,7 @@ class EventStore:
             notification.originator_id,
             notification.originator_version,
             notification.state,
+            keys=self.keys,
         )
 
     def max_position(self) -> int:
@@ -192,11 +246,13 @@ def _environment(location: StoreLocation, pool_size: int) -> dict[str, str]:
     if location.kind == "sqlite":
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "APPLICATION_RECORDER_TOPIC": "adapters.keys:KeyedSQLiteApplicationRecorder",
             "SQLITE_DBNAME": location.sqlite_name,
             "SQLITE_LOCK_TIMEOUT": "10",
         }
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "APPLICATION_RECORDER_TOPIC": "adapters.keys:KeyedPostgresApplicationRecorder",
         "POSTGRES_DBNAME": location.dbname,
         "POSTGRES_HOST": location.host,
         "POSTGRES_PORT": str(location.port),

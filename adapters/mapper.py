@@ -8,14 +8,21 @@ The library's own pydantic example mapper drops ``class_version``; this one does
 
 The event store seals each state into its stream's hash chain (``adapters/audit/chain.py``)
 before insert; decoding drops the two seal keys, so events never see them.
+
+Personal values (``domain/personal_data.py``) are encrypted with their customer's key on
+the way in and decrypted on the way out (``adapters/keys.py``). The chain covers the
+stored ciphertext, so it verifies whether or not the key still exists; without the key a
+value reads as erased.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import (
     JSONTranscoder,
     Mapper,
@@ -25,9 +32,29 @@ from eventsourcing.persistence import (
 
 import domain.events  # noqa: F401 - importing the package registers every event type
 from adapters.audit.chain import HASH_KEY, PREV_KEY, link_hash, seal
+from adapters.keys import (
+    ENCRYPTED,
+    KeyStore,
+    decrypt,
+    encrypt,
+    forget_everywhere,
+    is_encrypted,
+    open_key_stores,
+)
 from domain.events.base import DomainEvent, event_class
+from domain.personal_data import (
+    candidate_paths,
+    data_subject,
+    erased_value,
+    get_path,
+    personal_paths,
+    set_path,
+)
 
 CLASS_VERSION_KEY = "class_version"
+ERASURE_TOPIC = "CustomerPersonalDataErased"
+_ENCRYPTED_MARK = f'"{ENCRYPTED}"'.encode()
+CipherFor = Callable[[UUID], AESGCM]
 
 
 def canonical_json(data: Any) -> bytes:
@@ -38,18 +65,27 @@ class PydanticEventMapper(Mapper[UUID]):
     """Stored type = the event's registered name; stored state = its fields minus the
     stream coordinates, which the row already holds."""
 
-    def __init__(self) -> None:
+    def __init__(self, keys: KeyStore | None = None) -> None:
         super().__init__(transcoder=JSONTranscoder())
+        self.keys = keys
 
-    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+    def to_stored_event(
+        self, domain_event: Any, cipher_for: CipherFor | None = None
+    ) -> StoredEvent:
+        """``cipher_for`` gives the key of the customer whose personal values the event
+        carries; the event store always passes it. Without it values stay clear text
+        (benchmarks that build rows by hand)."""
         if not isinstance(domain_event, DomainEvent):
             raise TypeError(f"not a domain event: {type(domain_event).__name__}")
         state = domain_event.model_dump(mode="json", exclude={"aggregate_id", "version"})
         state[CLASS_VERSION_KEY] = type(domain_event).class_version
+        topic = domain_event.event_type()
+        if cipher_for is not None:
+            _encrypt_personal(topic, state, domain_event.aggregate_id, cipher_for)
         return StoredEvent(
             originator_id=domain_event.aggregate_id,
             originator_version=domain_event.version,
-            topic=domain_event.event_type(),
+            topic=topic,
             state=canonical_json(state),
         )
 
@@ -79,15 +115,29 @@ class PydanticEventMapper(Mapper[UUID]):
             stored_event.originator_id,
             stored_event.originator_version,
             stored_event.state,
+            keys=self.keys,
         )
 
     @staticmethod
-    def decode(topic: str, originator_id: UUID | str, version: int, state: bytes) -> DomainEvent:
+    def decode(
+        topic: str,
+        originator_id: UUID | str,
+        version: int,
+        state: bytes,
+        *,
+        keys: KeyStore | None = None,
+    ) -> DomainEvent:
+        """``keys``: the reading store's, tried first; every open store's are tried after
+        it (the projection runner decodes with no store in hand)."""
         try:
             cls = event_class(topic)
             data: dict[str, Any] = json.loads(state)
             data.pop(HASH_KEY, None)
             data.pop(PREV_KEY, None)
+            if topic == ERASURE_TOPIC:
+                forget_everywhere(_uuid(originator_id))
+            elif _ENCRYPTED_MARK in state:
+                _decrypt_personal(topic, data, _uuid(originator_id), keys)
             upcast(cls, data)
             data["aggregate_id"] = originator_id
             data["version"] = version
@@ -100,6 +150,37 @@ class PydanticEventMapper(Mapper[UUID]):
 
 def _uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
+
+
+def _encrypt_personal(
+    topic: str, state: dict[str, Any], aggregate_id: UUID, cipher_for: CipherFor
+) -> None:
+    paths = [p for p in personal_paths(topic, state) if get_path(state, p) is not None]
+    if not paths:
+        return
+    subject = data_subject(topic, state, aggregate_id)
+    cipher = cipher_for(subject)
+    for path in paths:
+        set_path(state, path, encrypt(cipher, subject, path, canonical_json(get_path(state, path))))
+
+
+def _decrypt_personal(
+    topic: str, data: dict[str, Any], aggregate_id: UUID, keys: KeyStore | None
+) -> None:
+    """Each encrypted value in clear, or as erased when no open store holds its key."""
+    subject = data_subject(topic, data, aggregate_id)
+    for path in candidate_paths(topic):
+        value = get_path(data, path)
+        if not is_encrypted(value):
+            continue
+        plaintext = None
+        for key_store in open_key_stores(keys):
+            cipher = key_store.cipher(subject)
+            if cipher is not None:
+                plaintext = decrypt(cipher, subject, path, value)
+                if plaintext is not None:
+                    break
+        set_path(data, path, json.loads(plaintext) if plaintext is not None else erased_value(path))
 
 
 def upcast(cls: type[DomainEvent], data: dict[str, Any]) -> None:

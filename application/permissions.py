@@ -24,6 +24,7 @@ from application.commands.customer import (
     ChangeRelationshipTier,
     CompleteFollowUp,
     DisqualifyCustomer,
+    EraseCustomerPersonalData,
     JoinMembership,
     LeaveMembership,
     MarkFollowUpMissed,
@@ -89,6 +90,8 @@ PERMISSIONS: dict[type[_base.Command], frozenset[Role]] = {
     RequalifyCustomer: SALES_MANAGERS,
     RecordSatisfactionSurvey: CUSTOMER_FACING,
     MergeCustomers: SALES_MANAGERS,
+    # Erasure cannot be undone: a director's decision (and admin's), not a sales task.
+    EraseCustomerPersonalData: frozenset({R.DIRECTOR}),
     OpenOpportunity: SALES,
     EvaluateOpportunity: SALES,
     ChangeOpportunityStage: SALES,

@@ -167,12 +167,22 @@ class MergeCustomers(Command):
         return duplicate_id
 
 
+class EraseCustomerPersonalData(CustomerCommand):
+    """Destroy the customer's key (crypto-shredding, DESIGN §2.1): every personal value
+    ever recorded for them reads back as erased, the log and its hash chains stay intact.
+    Erasing a survivor erases the duplicates merged into it too. ``reason`` is stored in
+    clear text: name the request (e.g. a ticket number), not the person."""
+
+    reason: LongText
+
+
 __all__ = [
     "AwardLoyaltyPoints",
     "ChangeRelationshipTier",
     "CompleteFollowUp",
     "CustomerCommand",
     "DisqualifyCustomer",
+    "EraseCustomerPersonalData",
     "JoinMembership",
     "LeaveMembership",
     "MarkFollowUpMissed",

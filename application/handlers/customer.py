@@ -11,6 +11,7 @@ from application.commands.customer import (
     ChangeRelationshipTier,
     CompleteFollowUp,
     DisqualifyCustomer,
+    EraseCustomerPersonalData,
     JoinMembership,
     LeaveMembership,
     MarkFollowUpMissed,
@@ -231,3 +232,21 @@ def merge_customers(uow: UnitOfWork, command: MergeCustomers, context: CommandCo
     duplicate = uow.get(Customer, command.duplicate_id, field="duplicate_id")
     survivor.absorb(context, duplicate, command.field_choices)
     return survivor
+
+
+@handles(EraseCustomerPersonalData)
+def erase_customer_personal_data(
+    uow: UnitOfWork, command: EraseCustomerPersonalData, context: CommandContext
+) -> Customer:
+    """The customer and every duplicate merged into it, however deep, in one transaction:
+    the store destroys each one's key together with its erasure event."""
+    customer = uow.get(Customer, command.customer_id, field="customer_id")
+    pending = [
+        (customer.id, d) for d in customer.erase_personal_data(context, reason=command.reason)
+    ]
+    while pending:
+        survivor_id, duplicate_id = pending.pop()
+        duplicate = uow.get(Customer, duplicate_id, field="customer_id")
+        more = duplicate.erase_as_duplicate(context, survivor_id=survivor_id, reason=command.reason)
+        pending.extend((duplicate.id, d) for d in more)
+    return customer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import wraps
@@ -16,6 +16,7 @@ from domain.events.customer import (
     PROFILE_FIELDS,
     CustomerContacted,
     CustomerDisqualified,
+    CustomerPersonalDataErased,
     CustomerProfile,
     CustomerProfileUpdated,
     CustomerReferred,
@@ -37,6 +38,7 @@ from domain.events.customer import (
     RelationshipTierChanged,
     SatisfactionSurveyed,
 )
+from domain.personal_data import ERASED_NAME, PERSONAL_PROFILE_FIELDS
 from domain.satisfaction import displayed_gap, exact_gap, satisfaction_level
 from domain.time import check_plausible, ensure_utc
 from domain.values import ContactPoints
@@ -95,6 +97,7 @@ class Customer(Aggregate):
         self.survey_ids: set[UUID] = set()
         self.merged_into: UUID | None = None
         self.absorbed: list[UUID] = []
+        self.personal_data_erased = False
 
     @property
     def is_disqualified(self) -> bool:
@@ -148,6 +151,7 @@ class Customer(Aggregate):
             raise RuleViolation("profile_field_required", f"{field} cannot be cleared", field=field)
         if changes.get("birthday") is not None:
             _check_birthday(changes["birthday"], context)
+        self._ensure_personal_data_kept(changes)
         changes = {
             name: (CLEARED_VALUES[name] if value is None and name in CLEARED_VALUES else value)
             for name, value in changes.items()
@@ -405,6 +409,9 @@ class Customer(Aggregate):
             if side == "duplicate"
             and getattr(duplicate.profile, name) != getattr(self.profile, name)
         }
+        # Neither side may take personal values from, or give them to, an erased record.
+        for record in (self, duplicate):
+            record._ensure_personal_data_kept(set(taken), field="field_choices")
         payload: dict[str, Any] = {
             "survivor_id": self.id,
             "duplicate_id": duplicate.id,
@@ -432,7 +439,51 @@ class Customer(Aggregate):
         self._record(CustomersMerged, context, **payload)
         duplicate._record(CustomersMerged, context, **payload)
 
+    @_open_stream
+    def erase_personal_data(self, context: CommandContext, *, reason: str) -> list[UUID]:
+        """Erase this customer's personal data, and that of every duplicate merged into it
+        (older records of the same person, whose streams are closed; DESIGN §2.1).
+
+        Only the events are recorded here; the store destroys each erased customer's key in
+        the same transaction. Returns the duplicates to erase too, for the caller to load
+        and pass to ``erase_as_duplicate``: the aggregate knows their ids, not their state.
+        """
+        if self.personal_data_erased:
+            raise RuleViolation(
+                "personal_data_erased",
+                f"the personal data of customer {self.id} is already erased",
+                field="customer_id",
+            )
+        self._record(CustomerPersonalDataErased, context, reason=reason)
+        return list(self.absorbed)
+
+    def erase_as_duplicate(
+        self, context: CommandContext, *, survivor_id: UUID, reason: str
+    ) -> list[UUID]:
+        """The erasure of ``survivor_id`` reaching this duplicate merged into it: recorded
+        on the closed stream (the one fact it still takes). Returns its own duplicates."""
+        if self.merged_into is None or self.personal_data_erased:
+            return []
+        super()._record(CustomerPersonalDataErased, context, reason=reason, survivor_id=survivor_id)
+        return list(self.absorbed)
+
     # ---- rules shared by commands -------------------------------------------------
+
+    def _ensure_personal_data_kept(
+        self, changes: Iterable[str], *, field: str | None = None
+    ) -> None:
+        """After erasure nothing personal is recorded for the customer again (rule
+        ``personal_data_erased``): its key is gone, and a new one would start a new record."""
+        if not self.personal_data_erased:
+            return
+        personal = sorted(PERSONAL_PROFILE_FIELDS.intersection(changes))
+        if personal:
+            raise RuleViolation(
+                "personal_data_erased",
+                f"the personal data of customer {self.id} was erased: "
+                f"{', '.join(personal)} cannot be recorded again",
+                field=field or personal[0],
+            )
 
     def _record(self, event_type: type[E], context: CommandContext, **payload: Any) -> E:
         """The last guard of a closed stream, whatever command reaches it."""
@@ -553,6 +604,13 @@ class Customer(Aggregate):
         self.survey_ids.update(event.survey_ids)
         self.referred_customers.update(event.referred_customer_ids)
         self.absorbed.append(event.duplicate_id)
+
+    @applies(CustomerPersonalDataErased)
+    def _personal_data_erased(self, event: CustomerPersonalDataErased) -> None:
+        self.profile = self.profile.model_copy(
+            update={"name": ERASED_NAME, "contact": ContactPoints(), "birthday": None}
+        )
+        self.personal_data_erased = True
 
 
 def _check_birthday(birthday: date, context: CommandContext) -> None:

@@ -260,3 +260,16 @@ class CustomersMerged(CustomerEvent):
     def on_survivor(self) -> bool:
         """True on the survivor's copy: the one read models act on (the other is ignored)."""
         return self.aggregate_id == self.survivor_id
+
+
+class CustomerPersonalDataErased(CustomerEvent):
+    """The customer's key was destroyed with this event (DESIGN §2.1, crypto-shredding).
+
+    Every personal value ever stored for the customer was encrypted with that key, so from
+    here on it reads back as erased, in old events too; the log itself is unchanged and its
+    hash chains still verify. ``survivor_id`` is set when the erasure of a survivor
+    reached a duplicate merged into it: the same person's older record.
+    """
+
+    reason: LongText
+    survivor_id: UUID | None = None

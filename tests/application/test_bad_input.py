@@ -48,6 +48,7 @@ from application.commands import (
     ComplaintCommand,
     CompleteFollowUp,
     DisqualifyCustomer,
+    EraseCustomerPersonalData,
     DraftOrder,
     EscalateComplaint,
     EvaluateOpportunity,
@@ -156,6 +157,7 @@ VALID: dict[type[Command], dict[str, Any]] = {
     RedeemLoyaltyPoints: {"customer_id": CID, "points": 10},
     RecordReferral: {"customer_id": CID, "referred_customer_id": CID2},
     DisqualifyCustomer: {"customer_id": CID, "reason": "Fraudulent orders"},
+    EraseCustomerPersonalData: {"customer_id": CID, "reason": "Request DSR-1"},
     RequalifyCustomer: {"customer_id": CID},
     RecordSatisfactionSurvey: {"customer_id": CID, "scores": [SCORE]},
     MergeCustomers: {
@@ -263,6 +265,7 @@ REQUIRED: dict[type[Command], tuple[str, ...]] = {
     RedeemLoyaltyPoints: ("customer_id", "points"),
     RecordReferral: ("customer_id", "referred_customer_id"),
     DisqualifyCustomer: ("customer_id", "reason"),
+    EraseCustomerPersonalData: ("customer_id", "reason"),
     RequalifyCustomer: ("customer_id",),
     RecordSatisfactionSurvey: ("customer_id", "scores"),
     MergeCustomers: ("survivor_id", "duplicate_id"),
@@ -653,6 +656,7 @@ FIELDS: dict[type[Command], dict[str, Family]] = {
     RedeemLoyaltyPoints: {"points": POINTS_BAD, "reason": text_bad(4000)},
     RecordReferral: {"referred_customer_id": [*UUID_BAD, *NULL]},
     DisqualifyCustomer: {"reason": [*text_bad(4000), *NULL]},
+    EraseCustomerPersonalData: {"reason": [*text_bad(4000), *NULL]},
     RequalifyCustomer: {"reason": text_bad(4000)},
     MergeCustomers: {
         "survivor_id": [*UUID_BAD, *NULL],
@@ -1233,6 +1237,12 @@ def _refer_twice(w: World) -> Command:
     return RecordReferral(customer_id=referrer, referred_customer_id=referred)
 
 
+def _erase_twice(w: World) -> Command:
+    customer = w.customer()
+    w.run(EraseCustomerPersonalData(customer_id=customer, reason="DSR-1"))
+    return EraseCustomerPersonalData(customer_id=customer, reason="DSR-1 again")
+
+
 def _second_referrer(w: World) -> Command:
     first, second, referred = w.customer(), w.customer(), w.customer()
     w.run(RecordReferral(customer_id=first, referred_customer_id=referred))
@@ -1494,6 +1504,7 @@ RULE_CASES: list[Any] = [
         "customer_qualified",
         None,
     ),
+    rule_case("erase_twice", _erase_twice, "personal_data_erased", "customer_id"),
     rule_case(
         "disqualify_twice",
         lambda w: DisqualifyCustomer(customer_id=w.disqualified(), reason="again"),

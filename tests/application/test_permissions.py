@@ -41,6 +41,7 @@ from application.commands import (
     Command,
     CompleteFollowUp,
     DisqualifyCustomer,
+    EraseCustomerPersonalData,
     DraftOrder,
     EscalateComplaint,
     EvaluateOpportunity,
@@ -294,6 +295,7 @@ RECIPES: dict[type[Command], Callable[[World], dict[str, Any]]] = {
         "referred_customer_id": w.customer(),
     },
     DisqualifyCustomer: lambda w: {"customer_id": w.customer(), "reason": "fraud"},
+    EraseCustomerPersonalData: lambda w: {"customer_id": w.customer(), "reason": "DSR-7"},
     RequalifyCustomer: lambda w: {"customer_id": w.disqualified(), "reason": "debts settled"},
     RecordSatisfactionSurvey: lambda w: {"customer_id": w.customer(), "scores": [SCORE]},
     MergeCustomers: lambda w: {
