@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
+from adapters.projection_runner import ProjectionRunner
 from application import CRM, Actor, NotFound, Role, RuleViolation, Settings, group_commit
 from application.command_log import derived_id
 from application.commands import (
@@ -33,7 +35,9 @@ from application.commands.base import Command
 from application.handlers import registry
 from application.result import CommandResult
 from domain.aggregates.customer import Customer
-from tests.application.builders import MANAGER, REP
+from projections.opportunity_pipeline import OpportunityPipelineProjection
+from tests.application.builders import MANAGER, REP, open_opportunity
+from tests.projections.tables import dump
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 CONTACT = {"channel": "phone", "direction": "outbound", "summary": "Called about the renewal."}
@@ -468,3 +472,60 @@ def test_a_long_mixed_sequence_gives_the_same_log_on_both_paths(
         request.getfixturevalue("pg_schemas").append(f"plain_{schema}")
         plain_url = f"{prefix}schema=plain_{schema}"
     assert_same_as_plain(plain_url, store_url, commands_for(ops))
+
+
+# ---- gap-free ordering for the projections --------------------------------------------------
+
+
+def test_a_reader_never_skips_a_group_that_commits_late(postgres_url: str) -> None:
+    """A writer holds its insert open under the table lock; a caller and then a group of
+    callers wait behind it. The runner, reading meanwhile, sees none of them; once they
+    commit, in order, it sees them all."""
+    with grouped(postgres_url) as crm:
+        assert crm.group is not None
+        customer = crm.execute(
+            RegisterCustomer(kind="company", name="Waiting Co."), actor=REP
+        ).aggregate_id
+        decoy = crm.execute(RegisterCustomer(kind="company", name="Decoy Co."), actor=REP)
+        projection = OpportunityPipelineProjection()
+        runner = ProjectionRunner(crm.store, [projection])
+        runner.catch_up()
+        location = crm.store.location
+        slow = psycopg.connect(
+            host=location.host, port=location.port, user=location.user, dbname=location.dbname
+        )
+        slow.execute(f'SET search_path TO "{location.schema}"')
+        slow.execute("LOCK TABLE stored_events IN EXCLUSIVE MODE")  # as the recorder does
+        slow.execute(
+            "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
+            "SELECT originator_id, 99, topic, state FROM stored_events "
+            "WHERE originator_id = %s",
+            (decoy.aggregate_id,),
+        )  # held uncommitted
+        with capture_logs() as logs:
+            callers = [
+                threading.Thread(target=lambda n=n: open_opportunity(crm, customer, title=f"D{n}"))
+                for n in range(4)
+            ]
+            callers[0].start()
+            _until(lambda: crm.group is not None and crm.group.queued == 0)
+            for thread in callers[1:]:
+                thread.start()
+            _until(lambda: crm.group is not None and crm.group.queued == 3)
+
+            before = runner.catch_up()["opportunity_pipeline"]
+            seen_before = len(dump(crm.store, projection)["opportunity_pipeline"])
+            slow.commit()
+            for thread in callers:
+                thread.join(timeout=60)
+            after = runner.catch_up()["opportunity_pipeline"]
+        slow.close()
+
+        seen_after = len(dump(crm.store, projection)["opportunity_pipeline"])
+        lag = runner.status()[0].lag_events
+
+    assert seen_before == 0  # nothing of the waiting writers while the insert was open
+    assert after > before
+    assert seen_after == 4  # every opportunity, the late-committing group's included
+    assert lag == 0
+    assert [entry["commands"] for entry in group_logs(logs)] == [3]
