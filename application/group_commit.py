@@ -263,7 +263,9 @@ class GroupCommitter:
         return outcomes
 
     def _outcome(self, ticket: _Ticket) -> tuple[CommandResult, int]:
-        if ticket.alone:
+        if ticket.alone or (ticket.result is None and ticket.error is None):
+            # Sent back, or its group was cut short: the plain path settles it, under the
+            # same key, so that a write that did commit is replayed, not repeated.
             result, attempts = self._execute_alone(ticket.command, ticket.actor)
             return result, ticket.attempts + attempts
         if ticket.error is not None:
