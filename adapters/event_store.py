@@ -43,6 +43,7 @@ from adapters.keys import (
     postgres_has_snapshots,
     postgres_reader,
     secure_deletes,
+    sqlite_checkpoint,
     sqlite_has_snapshots,
     sqlite_reader,
 )
@@ -128,6 +129,14 @@ class EventStore:
         self.keys.remember(keys.created)
         self.keys.forget(keys.destroyed, destroyed=True)
         return list(positions or [])
+
+    def checkpoint(self) -> bool:
+        """After an erasure: on SQLite, leave no superseded page in the write-ahead log
+        (``sqlite_checkpoint``); True when that was done. PostgreSQL keeps old row versions
+        until VACUUM, outside this library's reach (README, Personal data and erasure)."""
+        if self.location.kind != "sqlite":
+            return True
+        return sqlite_checkpoint(self.datastore.pool)
 
     def _has_snapshots(self) -> bool:
         if self.location.kind == "postgres":

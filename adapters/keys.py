@@ -302,3 +302,16 @@ def secure_deletes(pool: SQLiteConnectionPool) -> None:
         return connection
 
     pool._create_connection = create_secure  # type: ignore[method-assign]
+
+
+def sqlite_checkpoint(pool: SQLiteConnectionPool) -> bool:
+    """Copy the write-ahead log into the database file and truncate it: pages superseded
+    since the last checkpoint (say, a read-model row before its personal values were
+    blanked) stay in the log until then. True when complete (no reader held old pages)."""
+    connection = pool.get_connection(is_writer=True)
+    try:
+        raw: sqlite3.Connection = connection._sqlite_conn
+        busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    finally:
+        pool.put_connection(connection)
+    return int(busy) == 0

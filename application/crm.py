@@ -20,6 +20,7 @@ from application.audit import Audit
 from application.batch import BatchExecutor, BatchOutcome
 from application.command_log import CommandRecorded, EventRef, command_stream_id, fingerprint
 from application.commands.base import Command
+from application.commands.customer import EraseCustomerPersonalData
 from application.errors import ConcurrencyConflict, NotFound, PermissionDenied
 from application.group_commit import GroupCommitter
 from application.permissions import authorise
@@ -125,6 +126,10 @@ class CRM:
             # Re-validate: a model built with model_construct() skips validation.
             command = type(command).model_validate(command.model_dump(exclude_unset=True))
             authorise(actor, command)
+            if isinstance(command, EraseCustomerPersonalData) and self.snapshots is not None:
+                # A snapshot still queued would land after the erasure dropped the
+                # customer's snapshot, with the personal values in clear text.
+                self.snapshots.flush()
             if self.group is not None:
                 result, attempts = self.group.execute(command, actor)
             else:
@@ -147,7 +152,22 @@ class CRM:
             attempts=attempts,
             duration_ms=_ms(started),
         )
+        if isinstance(command, EraseCustomerPersonalData) and not result.replayed:
+            self._complete_erasure()
         return result
+
+    def _complete_erasure(self) -> None:
+        """The erasure is recorded and the key gone; now the read models blank the values
+        they hold, and SQLite's write-ahead log drops the pages that held them, so that no
+        table or database file keeps them in clear text. Best effort: the erasure stands if
+        this fails, and the next catch-up blanks them."""
+        try:
+            self.read_models.catch_up()
+            complete = self.store.checkpoint()
+        except Exception as error:  # the command succeeded: report, go on
+            self._log.warning("erasure_cleanup_deferred", error=type(error).__name__)
+            return
+        self._log.info("erasure_cleanup", checkpoint_complete=complete)
 
     def _execute(self, command: Command, actor: Actor) -> tuple[CommandResult, int]:
         handler = _handlers.HANDLERS.get(type(command))

@@ -4,6 +4,9 @@ birthday (a birthday greeting is a follow-up too).
 A merged duplicate's follow-ups are its survivor's, and its birthday row goes: the survivor
 greets once, on the birthday the merge chose. No other stream names a customer here, so
 nothing recorded after a merge can still carry the duplicate's id: no alias table.
+
+A birthday is personal data: when a customer's is erased, its birthday row goes (a rebuild
+reads the erased birthday as none, and makes no row).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from uuid import NAMESPACE_OID, UUID, uuid5
 
 from domain.events.base import DomainEvent
 from domain.events.customer import (
+    CustomerPersonalDataErased,
     CustomerProfileUpdated,
     CustomerRegistered,
     CustomersMerged,
@@ -67,7 +71,7 @@ def _midnight(day: date) -> datetime:
 
 class FollowUpsProjection(Projection):
     name: ClassVar[str] = "follow_ups"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     tables: ClassVar[tuple[Table, ...]] = (FOLLOW_UPS,)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
@@ -106,6 +110,8 @@ class FollowUpsProjection(Projection):
                     self._birthday_changed(
                         rows, event.survivor_id, event.taken.birthday, event.occurred_at
                     )
+            elif isinstance(event, CustomerPersonalDataErased):
+                rows.delete(FOLLOW_UPS.name, {"follow_up_id": birthday_row_id(event.aggregate_id)})
 
     def _birthday_changed(
         self, rows: RowStore, customer_id: UUID, birthday: date | None, at: datetime

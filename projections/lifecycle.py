@@ -16,6 +16,11 @@ and the survivor is recomputed as if it had done everything itself. What the dup
 (contacts, surveys, referrals, opportunities, orders, complaints) counts; what was decided
 about the duplicate (its registration, profile, tier, membership, qualification) does not,
 the survivor's own stand. Events keep their stored ids; they are attributed when read.
+
+On ``CustomerPersonalDataErased`` the gathered events of the erased customer's stream are
+stored again with their personal values blanked (``domain.personal_data``), as a rebuild
+would decode them once the key is gone, and the customer is recomputed: its display name
+reads as erased, nothing else changes.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from domain.events.complaint import ComplaintEvent, ComplaintFiled
 from domain.events.customer import (
     CustomerContacted,
     CustomerDisqualified,
+    CustomerPersonalDataErased,
     CustomerProfileUpdated,
     CustomerReferred,
     CustomerRegistered,
@@ -56,6 +62,7 @@ from domain.lifecycle import (
     purchase_from_order_events,
     purchases_at,
 )
+from domain.personal_data import erase_personal_data
 from domain.sla import sla_status
 from projections.base import Projection, Row, RowStore, ids_of
 from projections.merges import Aliases, merged_table, repoint
@@ -162,7 +169,7 @@ ORDER_EVENTS = OrderDrafted | OrderApproved | OrderCancelled | OrderImported
 
 class CustomerLifecycleProjection(Projection):
     name: ClassVar[str] = "customer_lifecycle"
-    version: ClassVar[int] = 3
+    version: ClassVar[int] = 4
     tables: ClassVar[tuple[Table, ...]] = (
         LIFECYCLE,
         TRANSITIONS,
@@ -193,6 +200,9 @@ class CustomerLifecycleProjection(Projection):
             if isinstance(event, CustomersMerged) and event.on_survivor:
                 # The survivor's purchases grew: whoever referred it may see it change.
                 buyers.add(self._merge(event, rows))
+            if isinstance(event, CustomerPersonalDataErased):
+                touched.update(self._erase(event.aggregate_id, rows))
+                continue
             customer_id = self._gather(event, rows)
             if customer_id is None:
                 continue
@@ -326,6 +336,23 @@ class CustomerLifecycleProjection(Projection):
         rows.delete(LIFECYCLE.name, {"customer_id": duplicate})
         rows.delete(TRANSITIONS.name, {"customer_id": duplicate})
         return survivor
+
+    def _erase(self, customer_id: UUID, rows: RowStore) -> set[UUID]:
+        """Blank the personal values in the gathered events of an erased customer's stream;
+        returns the customers they count for (the survivor's, for a merged duplicate)."""
+        owners: set[UUID] = set()
+        for row in rows.select_in(EVENTS.name, "aggregate_id", [customer_id]):
+            key = (row["aggregate_id"], row["version"])
+            event = self._decoded.get(key) or event_class(row["topic"]).model_validate_json(
+                row["state"]
+            )
+            erased = erase_personal_data(event, customer_id)
+            self._decoded[key] = erased
+            state = erased.model_dump_json()
+            if state != row["state"]:
+                rows.upsert(EVENTS.name, {**row, "state": state})
+            owners.add(row["customer_id"])
+        return owners
 
     # ---- computing ------------------------------------------------------------------
 

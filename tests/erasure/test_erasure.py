@@ -1,0 +1,368 @@
+"""Erasure end to end, on SQLite and PostgreSQL: after ``EraseCustomerPersonalData`` no
+table (nor, on SQLite, any byte of the database files) holds the customer's personal values
+in clear text; read models, export and as-of show them as erased; the hash chains verify;
+a rebuild equals the live read models; counts and amounts are what they were."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from uuid import UUID
+
+import psycopg
+import pytest
+import structlog
+from freezegun import freeze_time
+from psycopg import sql
+
+from adapters.audit.diff import diff_projections
+from adapters.audit.export import export_lines
+from adapters.audit.verify import verify_chains
+from adapters.sql import dialect_of, query, read_transaction
+from adapters.store_url import parse_store_url
+from application import CRM, Actor, Role, RuleViolation
+from application.commands import (
+    Address,
+    AwardLoyaltyPoints,
+    EraseCustomerPersonalData,
+    ImportOrder,
+    JoinMembership,
+    MergeCustomers,
+    OrderLine,
+    RegisterCustomer,
+    UpdateCustomerProfile,
+)
+from application.settings import Settings
+from domain.aggregates.customer import Customer
+from domain.events.customer import CustomerRegistered
+from domain.personal_data import ERASED_NAME
+from domain.values import ContactPoints
+
+ADMIN = Actor(id="admin-1", roles=frozenset({Role.ADMIN}))
+DIRECTOR = Actor(id="dir-1", roles=frozenset({Role.DIRECTOR}))
+START = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
+
+NAME = "Ouyang Xiaoqing"
+PHONE = "+86 137 2468 1357"
+EMAIL = "ouyang.xq@example.com"
+STREET = "18 Xiangyang Lane"
+BIRTHDAY = date(1987, 11, 23)
+PERSONAL = (NAME, PHONE, EMAIL.lower(), STREET, BIRTHDAY.isoformat())
+# The company beside her: nothing of it is erased.
+COMPANY = "Qiuyue Trading Co."
+COMPANY_EMAIL = "orders@qiuyue.example.com"
+
+
+def person(crm: CRM, name: str = NAME, ref: str = "P-1") -> UUID:
+    return crm.execute(
+        RegisterCustomer(
+            kind="individual",
+            name=name,
+            phone=PHONE,
+            email=EMAIL,
+            address=Address(line1=STREET, city="Hangzhou", country="CN"),
+            birthday=BIRTHDAY,
+            region="east",
+            external_ref=ref,
+        ),
+        actor=ADMIN,
+    ).aggregate_id
+
+
+def history(crm: CRM) -> tuple[UUID, UUID]:
+    """An individual who bought twice, is a member with points; a company beside her."""
+    with freeze_time(START) as clock:
+        customer = person(crm)
+        company = crm.execute(
+            RegisterCustomer(kind="company", name=COMPANY, email=COMPANY_EMAIL), actor=ADMIN
+        ).aggregate_id
+        for n, amount in enumerate(("1200.50", "349.90"), start=1):
+            clock.tick(timedelta(days=10))
+            crm.execute(
+                ImportOrder(
+                    customer_id=customer,
+                    lines=[OrderLine(sku="TEA-1", name="Tea", quantity=1, unit_price=amount)],
+                    currency="CNY",
+                    status="approved",
+                    approved_at=START + timedelta(days=10 * n),
+                    import_batch_id="erasure-test",
+                    external_ref=f"SO-{n}",
+                ),
+                actor=ADMIN,
+            )
+        clock.tick(timedelta(days=1))
+        crm.execute(JoinMembership(customer_id=customer), actor=ADMIN)
+        crm.execute(AwardLoyaltyPoints(customer_id=customer, points=120), actor=ADMIN)
+        crm.execute(UpdateCustomerProfile(customer_id=customer, name=NAME + " Jr"), actor=ADMIN)
+        crm.execute(UpdateCustomerProfile(customer_id=customer, name=NAME), actor=ADMIN)
+        crm.read_models.catch_up()
+    return customer, company
+
+
+def erase(crm: CRM, customer_id: UUID) -> None:
+    with freeze_time(START + timedelta(days=40)):
+        crm.execute(
+            EraseCustomerPersonalData(customer_id=customer_id, reason="DSR-2026-17"), actor=DIRECTOR
+        )
+
+
+# ---- searching the database ---------------------------------------------------------------
+
+
+def clear_text_found(crm: CRM, store_url: str, values: tuple[str, ...]) -> set[str]:
+    """The values found anywhere in the store: every byte of the SQLite files (main file,
+    write-ahead log, shared memory; free pages included), or every table of the
+    PostgreSQL schema, each row as text and each bytea column as bytes."""
+    location = parse_store_url(store_url)
+    if location.kind == "sqlite":
+        path = Path(location.sqlite_name)
+        blobs = [p.read_bytes() for p in (path, *path.parent.glob(path.name + "-*")) if p.exists()]
+        return {v for v in values if any(v.encode() in blob for blob in blobs)}
+    found: set[str] = set()
+    with psycopg.connect(
+        host=location.host, port=location.port, user=location.user, dbname=location.dbname
+    ) as connection:
+        tables = connection.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_type = 'BASE TABLE'",
+            (location.schema,),
+        ).fetchall()
+        assert len(tables) > 10  # events, keys, tracking and every read model
+        for (table,) in tables:
+            name = sql.Identifier(location.schema, table)
+            byte_columns = [
+                c
+                for (c,) in connection.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = %s AND table_name = %s AND data_type = 'bytea'",
+                    (location.schema, table),
+                ).fetchall()
+            ]
+            for value in values:
+                conditions = [sql.SQL("strpos(t::text, %s) > 0")]
+                params: list[object] = [value]
+                for column in byte_columns:
+                    conditions.append(
+                        sql.SQL("position(convert_to(%s, 'UTF8') in {}) > 0").format(
+                            sql.Identifier(column)
+                        )
+                    )
+                    params.append(value)
+                hit = connection.execute(
+                    sql.SQL("SELECT count(*) FROM {} AS t WHERE {}").format(
+                        name, sql.SQL(" OR ").join(conditions)
+                    ),
+                    params,
+                ).fetchone()
+                if hit and hit[0]:
+                    found.add(value)
+    return found
+
+
+def key_of(store_url: str, customer_id: UUID) -> bytes | None:
+    location = parse_store_url(store_url)
+    if location.kind == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(location.sqlite_name) as connection:
+            row = connection.execute(
+                "SELECT key FROM customer_keys WHERE customer_id = ?", (str(customer_id),)
+            ).fetchone()
+        return bytes(row[0]) if row else None
+    with psycopg.connect(
+        host=location.host, port=location.port, user=location.user, dbname=location.dbname
+    ) as connection:
+        row = connection.execute(
+            sql.SQL("SELECT key FROM {} WHERE customer_id = %s").format(
+                sql.Identifier(location.schema, "customer_keys")
+            ),
+            (customer_id,),
+        ).fetchone()
+    return bytes(row[0]) if row else None
+
+
+def lifecycle_row(crm: CRM, customer_id: UUID) -> dict[str, object]:
+    d = dialect_of(crm.store)
+    with read_transaction(crm.store) as cursor:
+        (row,) = query(
+            cursor,
+            d,
+            f"SELECT * FROM {d.table('customer_lifecycle')} WHERE customer_id = {d.param}",
+            [customer_id if d.kind == "postgres" else str(customer_id)],
+        )
+    return dict(row)
+
+
+def spellings(key: bytes) -> list[str]:
+    return [key.hex(), base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode()]
+
+
+@pytest.fixture
+def erased_store(store_url: str) -> Iterator[tuple[CRM, UUID, UUID]]:
+    with CRM.open(store_url) as crm:
+        customer, company = history(crm)
+        yield crm, customer, company
+
+
+# ---- the tests ------------------------------------------------------------------------------
+
+
+def test_after_erasure_no_table_or_file_holds_her_personal_data(
+    erased_store: tuple[CRM, UUID, UUID], store_url: str
+) -> None:
+    crm, customer, company = erased_store
+    # The search sees what is there: before erasure the read models hold her name,
+    # birthday and (lifecycle's gathered events) every personal value.
+    assert clear_text_found(crm, store_url, PERSONAL) == set(PERSONAL)
+
+    erase(crm, customer)
+
+    assert clear_text_found(crm, store_url, PERSONAL) == set()
+    # the company's values, not erased, are still where they were
+    assert clear_text_found(crm, store_url, (COMPANY, COMPANY_EMAIL)) == {COMPANY, COMPANY_EMAIL}
+    assert key_of(store_url, customer) is None
+    assert key_of(store_url, company) is not None
+
+
+def test_read_models_show_her_as_erased_and_every_count_and_amount_is_unchanged(
+    erased_store: tuple[CRM, UUID, UUID],
+) -> None:
+    crm, customer, _ = erased_store
+    at = START + timedelta(days=40)
+    before = crm.lifecycle(customer, as_of=at)
+    row_before = lifecycle_row(crm, customer)
+    assert row_before["display_name"] == NAME
+    purchases = crm.read_models.repeat_purchase_rate(as_of=at)
+    birthdays = crm.read_models.operations.follow_ups_due(at + timedelta(days=400))
+    assert [f.customer_id for f in birthdays] == [customer]
+    loyalty = crm.load(Customer, customer).loyalty_points
+    events = len(crm.events(customer))
+
+    erase(crm, customer)
+
+    assert crm.lifecycle(customer, as_of=at) == before
+    row = lifecycle_row(crm, customer)
+    assert row["display_name"] == ERASED_NAME
+    assert {k: v for k, v in row.items() if k != "display_name"} == {
+        k: v for k, v in row_before.items() if k != "display_name"
+    }
+    assert row["purchases"] == 2 and Decimal(str(row["lifetime_value"])) == Decimal("1550.40")
+    assert crm.read_models.repeat_purchase_rate(as_of=at) == purchases
+    assert crm.read_models.operations.follow_ups_due(at + timedelta(days=400)) == []
+    customer_now = crm.load(Customer, customer)
+    assert customer_now.loyalty_points == loyalty == 120
+    assert customer_now.is_member and customer_now.personal_data_erased
+    assert customer_now.profile.name == ERASED_NAME
+    assert customer_now.profile.contact == ContactPoints() and customer_now.profile.birthday is None
+    assert len(crm.events(customer)) == events + 1
+
+
+def test_chains_verify_and_a_rebuild_equals_the_live_read_models(
+    erased_store: tuple[CRM, UUID, UUID],
+) -> None:
+    crm, customer, _ = erased_store
+    erase(crm, customer)
+
+    assert verify_chains(crm.store).ok
+    report = diff_projections(crm.store, clock=lambda: START + timedelta(days=41))
+    assert report.differences == 0, report
+
+
+def test_export_and_as_of_show_her_as_erased_and_never_a_key(
+    erased_store: tuple[CRM, UUID, UUID], store_url: str
+) -> None:
+    crm, customer, _ = erased_store
+    key = key_of(store_url, customer)
+    assert key is not None
+    exported_before = json.dumps(list(export_lines(crm.store)), ensure_ascii=False)
+    # the export carries personal values as stored: encrypted, never in clear text
+    assert not [v for v in PERSONAL if v in exported_before]
+
+    with structlog.testing.capture_logs() as logs:
+        erase(crm, customer)
+
+    exported = json.dumps(list(export_lines(crm.store)), ensure_ascii=False)
+    for text in (exported, exported_before, repr(logs)):
+        assert not [v for v in PERSONAL if v in text]
+        assert not [s for s in spellings(key) if s in text]
+    assert COMPANY in exported
+    registered = crm.audit.view(customer, version=1)  # as it stood before the erasure, too
+    now = crm.audit.view(customer)
+    for view in (registered, now):
+        profile = view.state["profile"]
+        assert profile["name"] == ERASED_NAME
+        assert profile["contact"] == {"phone": None, "email": None, "address": None}
+        assert profile["birthday"] is None
+        assert profile["region"] == "east"
+    assert now.state["personal_data_erased"] is True
+    (first,) = crm.events(customer)[:1]
+    assert isinstance(first, CustomerRegistered) and first.profile.name == ERASED_NAME
+
+
+def test_after_erasure_personal_data_is_refused_and_the_rest_goes_on(
+    erased_store: tuple[CRM, UUID, UUID], store_url: str
+) -> None:
+    crm, customer, _ = erased_store
+    erase(crm, customer)
+
+    with pytest.raises(RuleViolation) as refused:
+        crm.execute(
+            UpdateCustomerProfile(customer_id=customer, email="new@example.com"), actor=ADMIN
+        )
+    assert (refused.value.rule, refused.value.field) == ("personal_data_erased", "contact")
+    with pytest.raises(RuleViolation) as again:
+        crm.execute(EraseCustomerPersonalData(customer_id=customer, reason="again"), actor=ADMIN)
+    assert again.value.rule == "personal_data_erased"
+    crm.execute(AwardLoyaltyPoints(customer_id=customer, points=5), actor=ADMIN)
+    crm.execute(UpdateCustomerProfile(customer_id=customer, region="west"), actor=ADMIN)
+    assert crm.load(Customer, customer).loyalty_points == 125
+    assert key_of(store_url, customer) is None  # no key was made again
+
+
+def test_erasing_a_survivor_erases_the_duplicate_merged_into_it(store_url: str) -> None:
+    with CRM.open(store_url) as crm:
+        with freeze_time(START):
+            survivor = person(crm, ref="P-1")
+            duplicate = person(crm, name=NAME + " (web shop)", ref="P-2")
+            crm.execute(
+                MergeCustomers(
+                    survivor_id=survivor,
+                    duplicate_id=duplicate,
+                    field_choices={"name": "duplicate"},
+                ),
+                actor=ADMIN,
+            )
+        with pytest.raises(RuleViolation) as closed:
+            crm.execute(EraseCustomerPersonalData(customer_id=duplicate, reason="x"), actor=ADMIN)
+        assert closed.value.rule == "customer_merged"
+
+        erase(crm, survivor)
+
+        assert key_of(store_url, survivor) is None and key_of(store_url, duplicate) is None
+        for customer_id in (survivor, duplicate):
+            loaded = crm.load(Customer, customer_id)
+            assert loaded.personal_data_erased and loaded.profile.name == ERASED_NAME
+        assert lifecycle_row(crm, survivor)["display_name"] == ERASED_NAME
+        assert clear_text_found(crm, store_url, (*PERSONAL, NAME + " (web shop)")) == set()
+        assert verify_chains(crm.store).ok
+
+
+def test_the_customers_snapshot_goes_with_the_key(store_url: str) -> None:
+    with CRM.open(store_url, settings=Settings(snapshot_interval=3)) as crm:
+        with freeze_time(START):
+            customer = person(crm)
+            for _ in range(3):
+                crm.execute(AwardLoyaltyPoints(customer_id=customer, points=1), actor=ADMIN)
+        assert crm.snapshots is not None
+        crm.snapshots.flush()
+        crm.read_models.catch_up()
+        assert NAME in clear_text_found(crm, store_url, (NAME,))
+
+        erase(crm, customer)
+
+        assert clear_text_found(crm, store_url, PERSONAL) == set()
+        assert crm.load(Customer, customer).loyalty_points == 3
