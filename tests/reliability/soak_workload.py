@@ -154,11 +154,13 @@ class Attempt:
         return self.result is not None or isinstance(self.error, RACE_REFUSALS)
 
 
-class ConflictCounter:
-    """Counts the appends that lost a race (each is retried by ``CRM.execute``)."""
+class AppendCounter:
+    """Counts the store's appends (with group commit, one may hold many commands) and those
+    that lost a race for a stream (each is retried)."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self.appends = 0
+        self.conflicts = 0
         self._lock = threading.Lock()
 
     def watch(self, store: EventStore) -> None:
@@ -166,11 +168,14 @@ class ConflictCounter:
 
         def counting(events: Any) -> list[int]:
             try:
-                return append(events)
+                positions = append(events)
             except AppendConflict:
                 with self._lock:
-                    self.count += 1
+                    self.conflicts += 1
                 raise
+            with self._lock:
+                self.appends += 1
+            return positions
 
         store.append = counting  # type: ignore[method-assign]
 

@@ -14,8 +14,9 @@ deadline), stops the process with SIGTERM and checks:
   row by row, to a rebuild from position zero;
 * every hash chain intact (``verify_chains``).
 
-Once with one ``CRM`` shared by the threads, once with one ``CRM`` per thread; on SQLite
-and on PostgreSQL. ``CRM_SOAK_SECONDS`` (default 10) is how long the writers write, per
+Three ways to reach the store: one ``CRM`` shared by the threads, one ``CRM`` per thread,
+and one shared ``CRM`` with group commit (concurrent commands share a transaction); each on
+SQLite and on PostgreSQL. ``CRM_SOAK_SECONDS`` (default 10) is how long the writers write, per
 case. Run it with ``pytest -m soak`` (``tests/reliability/conftest.py`` leaves it out of
 runs that do not ask for it); loopback only.
 """
@@ -36,11 +37,11 @@ from typing import Any
 import pytest
 
 from adapters.audit.verify import verify_chains
-from application import CRM
+from application import CRM, Settings
 from projections.base import Projection
 from tests.projections.tables import dump
 from tests.reliability import soak_ledger
-from tests.reliability.soak_workload import Book, ConflictCounter, Writer
+from tests.reliability.soak_workload import AppendCounter, Book, Writer
 
 ROOT = Path(__file__).resolve().parents[2]
 SECONDS = float(os.environ.get("CRM_SOAK_SECONDS", "10"))
@@ -48,6 +49,9 @@ WRITERS = 8
 SEED_SIZE = {"customers": 24, "opportunities": 12, "orders": 12, "complaints": 12}
 DRAIN_DEADLINE = 120.0  # seconds for the projections to reach the head once writing stops
 SAMPLE_EVERY = 1.0  # seconds between samples of the projection lag while writing
+# How the writer threads reach the store: one CRM shared by all of them, one CRM each, or
+# one shared CRM whose concurrent commands share transactions (Settings(group_commit=True)).
+MODES = ["one shared CRM", "one CRM per thread", "group commit"]
 
 pytestmark = [
     pytest.mark.soak,
@@ -159,14 +163,15 @@ def report_line(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[str], 
         sys.stdout.write("".join(f"{line}\n" for line in lines))
 
 
-@pytest.mark.parametrize("crm_per", ["process", "thread"])
+@pytest.mark.parametrize("mode", MODES)
 def test_writers_and_live_projections_lose_nothing_and_agree_with_a_rebuild(
-    store_url: str, crm_per: str, tmp_path: Path, report_line: Callable[[str], None]
+    store_url: str, mode: str, tmp_path: Path, report_line: Callable[[str], None]
 ) -> None:
-    conflicts = ConflictCounter()
+    appends = AppendCounter()
+    settings = Settings(group_commit=mode == "group commit")
     with ExitStack() as stack:
-        crm = stack.enter_context(CRM.open(store_url, pool_size=WRITERS + 2))
-        conflicts.watch(crm.store)
+        crm = stack.enter_context(CRM.open(store_url, settings=settings, pool_size=WRITERS + 2))
+        appends.watch(crm.store)
         crm.read_models.status()  # tables and tracking rows made before the process starts
         projector = Projector(store_url, tmp_path / "projections.out")
         stack.callback(projector.kill)
@@ -176,9 +181,9 @@ def test_writers_and_live_projections_lose_nothing_and_agree_with_a_rebuild(
         writers = []
         for number in range(WRITERS):
             own = crm
-            if crm_per == "thread":
+            if mode == "one CRM per thread":
                 own = stack.enter_context(CRM.open(store_url, pool_size=2))
-                conflicts.watch(own.store)
+                appends.watch(own.store)
             writers.append(Writer(f"w{number}", own, book, seed=number + 1))
 
         crashes: list[BaseException] = []
@@ -231,13 +236,14 @@ def test_writers_and_live_projections_lose_nothing_and_agree_with_a_rebuild(
         kind = crm.store.location.kind
         refused = ", ".join(f"{n} {why}" for why, n in ledger.refused.most_common())
         report_line(
-            f"\nsoak {kind}, one CRM per {crm_per}: {WRITERS} writers for {wrote_for:.1f} s: "
+            f"\nsoak {kind}, {mode}: {WRITERS} writers for {wrote_for:.1f} s: "
             f"{ledger.tried} commands tried ({ledger.tried / wrote_for:.0f}/s), "
             f"{ledger.acknowledged} acknowledged, {ledger.replayed} resends replayed, "
             f"{ledger.refusals} refused ({ledger.deliberate} invalid whatever the "
             f"interleaving, refused as predicted; {ledger.clock_races} valid ones refused "
-            f"by the clock race), {conflicts.count} write conflicts "
-            f"retried; {ledger.events} events stored ({ledger.business_events} business); "
+            f"by the clock race), {appends.conflicts} write conflicts "
+            f"retried; {ledger.events} events stored ({ledger.business_events} business) in "
+            f"{appends.appends} appends; "
             f"projection lag at most {max_lag} events while writing, 0 after "
             f"{drain:.2f} s; {rows} read-model rows compared with a rebuild, "
             f"mismatches: {len(mismatches)}; {chains.streams} hash chains verified, "
