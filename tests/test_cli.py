@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from projections.opportunity_pipeline import OpportunityPipelineProjection
+
 
 def crm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -69,4 +71,4 @@ def test_projections_run_rebuild_and_status(store_url: str) -> None:
     assert "rebuilt opportunity_pipeline" in rebuilt.stdout
     (line,) = [row for row in status.stdout.splitlines() if row.startswith("opportunity_pipeline")]
     _, version, position, head, lag, *_ = line.split()
-    assert (version, position, lag) == ("1", head, "0")
+    assert (version, position, lag) == (str(OpportunityPipelineProjection.version), head, "0")
