@@ -281,6 +281,12 @@ def test_after_a_merge_every_read_model_equals_the_customer_who_did_it_all_alone
     for as_of in (T0 + 5 * DAY, T0 + 41 * DAY, T0 + 75 * DAY, END):
         assert a.lifecycle(x, as_of=as_of) == b.lifecycle(x, as_of=as_of), as_of
     assert figures(a) == figures(b)
+    (risk,) = a.read_models.operations.churn_risk()
+    # Y's survey (dissatisfied) is X's latest; both complaints are past their SLA.
+    assert (risk.customer_id, set(risk.reasons)) == (
+        x,
+        {"latest_satisfaction_dissatisfied", "complaint_past_sla"},
+    )
 
     # Y is no longer a customer of its own, but its history stays readable.
     with pytest.raises(NotFound):
