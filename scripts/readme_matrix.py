@@ -30,8 +30,13 @@ def main() -> None:
     first = next(i for i, line in enumerate(lines) if line.startswith("|"))
     kept = [line for line in lines if not line.startswith("|")]
     body = kept[:first] + table() + kept[first:]
+    trailing = section[len(section.rstrip("\n")) :]  # the blank line before the next heading
     README.write_text(
-        head + "\n## Permission matrix" + "\n".join(body) + ("\n## " + rest[0] if rest else ""),
+        head
+        + "\n## Permission matrix"
+        + "\n".join(body)
+        + trailing
+        + ("\n## " + rest[0] if rest else ""),
         encoding="utf-8",
     )
 
