@@ -411,8 +411,9 @@ class GroupCommitter:
                 self._send_back_conflicting(group, pending)
                 pending = [t for t in pending if not t.alone]
                 continue
-            for ticket in pending:
+            for ticket in pending:  # every result first: all of them are stored now
                 ticket.result = ticket.decided
+            for ticket in pending:
                 self._after_commit(cast(UnitOfWork, ticket.uow))
             return appends
         return appends
