@@ -68,6 +68,8 @@ class EventStore:
         if self.location.kind == "postgres":
             _create_schema(self.location)
             self.keys = KeyStore(postgres_reader(self.datastore))
+        elif self.datastore.pool.is_sqlite_memory_mode:
+            self.keys = KeyStore(lambda _: None, capacity=None)
         else:
             secure_deletes(self.datastore.pool)
             self.keys = KeyStore(sqlite_reader(self.datastore.pool))

@@ -108,8 +108,13 @@ class KeyStore:
     """Reads keys of one store, with a bounded cache of ciphers (and of known absences:
     a key that is absent once ciphertext exists was destroyed, and never comes back)."""
 
-    def __init__(self, read: Callable[[UUID], bytes | None]) -> None:
+    def __init__(
+        self, read: Callable[[UUID], bytes | None], *, capacity: int | None = CACHED_KEYS
+    ) -> None:
+        """``capacity=None``: keep every key (an in-memory store, whose keys all come from
+        this process, and whose table cannot be read while a writer holds the database)."""
         self._read = read
+        self._capacity = capacity
         self._cache: OrderedDict[UUID, AESGCM | None] = OrderedDict()
         self._lock = threading.Lock()
         _RING.add(self)
@@ -134,13 +139,15 @@ class KeyStore:
 
     def forget(self, customer_ids: Iterable[UUID], *, destroyed: bool = False) -> None:
         """Drop cached keys: ``destroyed`` ones are known absent from now on; otherwise the
-        next use reads the table again (another process may have destroyed them)."""
+        next use reads the table again (another process may have destroyed them). A key
+        known destroyed stays so: it never comes back."""
         for customer_id in customer_ids:
             if destroyed:
                 self._put(customer_id, None)
             else:
                 with self._lock:
-                    self._cache.pop(customer_id, None)
+                    if self._cache.get(customer_id, _MISSING) is not None:
+                        self._cache.pop(customer_id, None)
 
     def close(self) -> None:
         with self._lock:
@@ -151,7 +158,7 @@ class KeyStore:
         with self._lock:
             self._cache.pop(customer_id, None)
             self._cache[customer_id] = cipher
-            while len(self._cache) > CACHED_KEYS:
+            while self._capacity is not None and len(self._cache) > self._capacity:
                 self._cache.popitem(last=False)
 
 

@@ -366,3 +366,15 @@ def test_the_customers_snapshot_goes_with_the_key(store_url: str) -> None:
 
         assert clear_text_found(crm, store_url, PERSONAL) == set()
         assert crm.load(Customer, customer).loyalty_points == 3
+
+
+def test_an_in_memory_store_erases_too() -> None:
+    """``memory://`` keeps its keys in the process: nothing to read while a writer (the
+    projection runner, decoding inside its transaction) holds the database."""
+    with CRM.open("memory://") as crm:
+        customer, _ = history(crm)
+        erase(crm, customer)
+        report = diff_projections(crm.store, clock=lambda: START + timedelta(days=41))
+        assert crm.load(Customer, customer).profile.name == ERASED_NAME
+        assert lifecycle_row(crm, customer)["display_name"] == ERASED_NAME
+        assert report.differences == 0 and verify_chains(crm.store).ok
