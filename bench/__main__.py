@@ -41,6 +41,7 @@ BENCHES = (
     ),
     Bench("imports", ("--customers", "20000", "--runs", "3"), ("--customers", "50", "--runs", "1")),
     Bench("audit", ("--runs", "3"), ("--sizes", "2000,4000", "--runs", "1")),
+    Bench("concurrency", ("--runs", "5"), ("--commands", "40", "--runs", "1")),
     Bench("snapshots", ("--runs", "20"), ("--events", "300", "--runs", "3")),
     Bench(
         "queries",
@@ -146,6 +147,40 @@ def _queries(data: dict[str, Any]) -> Iterator[Figure]:
             )
 
 
+def _concurrency(data: dict[str, Any]) -> Iterator[Figure]:
+    for f in data["figures"]:
+        n = f["threads"]
+        yield Figure(
+            "concurrency",
+            f"{n} thread{'s' if n > 1 else ''}, group commit (postgres)",
+            f["ours_group_median_per_s"],
+            f["stock_median_per_s"],
+            f"stock eventsourcing, {n} thread{'s' if n > 1 else ''}",
+            "commands/s",
+            f["ratio_group_to_stock"],
+        )
+        yield Figure(
+            "concurrency",
+            f"{n} thread{'s' if n > 1 else ''}, plain execute (postgres)",
+            f["ours_plain_median_per_s"],
+            f["stock_median_per_s"],
+            f"stock eventsourcing, {n} thread{'s' if n > 1 else ''}",
+            "commands/s",
+            f["ratio_plain_to_stock"],
+        )
+        latency = f.get("latency_median_ms")
+        if latency:
+            yield Figure(
+                "concurrency",
+                "single-caller latency, group commit (postgres)",
+                latency["ours_group"],
+                latency["stock"],
+                "stock eventsourcing",
+                "ms (lower is better)",
+                f.get("latency_ratio_group_to_stock"),
+            )
+
+
 def _snapshots(data: dict[str, Any]) -> Iterator[Figure]:
     for f in data["figures"]:
         yield Figure(
@@ -187,6 +222,7 @@ READERS: dict[str, Callable[[dict[str, Any]], Iterator[Figure]]] = {
     "audit": _audit,
     "queries": _queries,
     "snapshots": _snapshots,
+    "concurrency": _concurrency,
 }
 
 
