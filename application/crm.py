@@ -193,7 +193,12 @@ class CRM:
                 actor_roles=frozenset(role.value for role in actor.roles),
             )
             uow = UnitOfWork(self.store, context, self.settings, loader=self._loader)
-            aggregate = handler(uow, command, context)
+            try:
+                aggregate = handler(uow, command, context)
+            except RuleViolation as violation:
+                if _clock_raced(violation, command, attempt, self.settings.max_attempts):
+                    continue
+                raise
             business = uow.business_events()
             result = CommandResult(
                 aggregate_id=aggregate.id,
@@ -316,6 +321,17 @@ class CRM:
         if not events or not isinstance(events[0], Complaint.starts_with):
             raise NotFound(Complaint.kind, complaint_id)
         return sla_status(events, self._clock() if at is None else ensure_utc(at))
+
+
+def _clock_raced(violation: RuleViolation, command: Command, attempt: int, attempts: int) -> bool:
+    """A command that sets no business time takes "now" before loading its aggregate; if
+    another writer committed a later event in between, the aggregate refuses the earlier
+    time. That is a race, not the caller's mistake: read the clock again and retry."""
+    return (
+        violation.rule == "occurred_at_in_order"
+        and command.occurred_at is None
+        and attempt < attempts
+    )
 
 
 def _ms(started: float) -> float:

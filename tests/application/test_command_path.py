@@ -199,6 +199,37 @@ class TestConcurrency:
         assert sorted(e.points for e in earned) == [10, 20]
         assert [e.balance_after for e in earned][-1] == customer.loyalty_points == 30
 
+    def test_a_clock_read_that_races_another_writers_commit_is_read_again(
+        self, store_url: str
+    ) -> None:
+        """The clock says 10:00; before the command loads its customer, another writer
+        records an event at 10:05. The command is not refused for going back in time: it
+        reads the clock again (10:10) and applies."""
+        times = iter(
+            [datetime(2026, 3, 2, 10, 0, tzinfo=UTC), datetime(2026, 3, 2, 10, 10, tzinfo=UTC)]
+        )
+        with CRM.open(store_url, clock=lambda: datetime(2026, 3, 2, 9, tzinfo=UTC)) as setup:
+            customer_id = register(setup)
+        with CRM.open(store_url, clock=lambda: datetime(2026, 3, 2, 10, 5, tzinfo=UTC)) as other:
+            raced = False
+
+            def clock() -> datetime:
+                nonlocal raced
+                now = next(times)
+                if not raced:
+                    raced = True
+                    other.execute(
+                        AwardLoyaltyPoints(customer_id=customer_id, points=1), actor=MANAGER
+                    )
+                return now
+
+            with CRM.open(store_url, clock=clock) as crm:
+                result = crm.execute(
+                    AwardLoyaltyPoints(customer_id=customer_id, points=2), actor=MANAGER
+                )
+        assert [e.occurred_at.minute for e in result.events] == [10]
+        assert result.version == 3
+
     def test_racing_registrations_of_one_external_ref_make_one_customer(
         self, store_url: str
     ) -> None:
