@@ -50,6 +50,7 @@ from application.snapshots import AggregateLoader
 from application.unit_of_work import UnitOfWork
 from domain.aggregates.base import Aggregate
 from domain.context import CommandContext
+from domain.errors import RuleViolation
 from domain.events.base import DomainEvent
 from domain.events.reservations import reservation_id
 
@@ -343,6 +344,13 @@ class GroupCommitter:
             view = _CommandView(state)
             try:
                 self._handle(ticket, handler, view)
+            except RuleViolation as violation:
+                if violation.rule == "occurred_at_in_order" and ticket.command.occurred_at is None:
+                    # The group's clock read raced another writer's commit: the plain path
+                    # reads the clock again (see CRM._execute).
+                    ticket.alone = True
+                    continue
+                ticket.error = violation
             except Exception as error:  # this command's own error; the group goes on
                 ticket.error = error
             ticket.reads = view.reads
