@@ -18,8 +18,9 @@ transaction: a customer's first event with personal data creates its key, and
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -74,9 +75,26 @@ class EventStore:
             secure_deletes(self.datastore.pool)
             self.keys = KeyStore(sqlite_reader(self.datastore.pool))
         self.mapper = PydanticEventMapper(self.keys)
-        self.recorder: ApplicationRecorder = self._factory.application_recorder()
+        with self.setup_lock():
+            self.recorder: ApplicationRecorder = self._factory.application_recorder()
         self._heads: dict[UUID, tuple[int, str]] = {}
         self._heads_lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def setup_lock(self) -> Iterator[None]:
+        """Serialise creating tables and functions across processes opening one store at
+        once: PostgreSQL's CREATE ... IF NOT EXISTS / CREATE OR REPLACE race each other
+        ("tuple concurrently updated"). SQLite's write lock already serialises its DDL."""
+        if self.location.kind != "postgres":
+            yield
+            return
+        with _connect(self.location) as connection:
+            key = f"crm-core set-up {self.location.schema}"
+            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                yield
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
     def __enter__(self) -> EventStore:
         return self
@@ -279,8 +297,8 @@ def _environment(location: StoreLocation, pool_size: int) -> dict[str, str]:
     }
 
 
-def _create_schema(location: StoreLocation) -> None:
-    with psycopg.connect(
+def _connect(location: StoreLocation) -> psycopg.Connection[Any]:
+    return psycopg.connect(
         host=location.host,
         port=location.port,
         user=location.user,
@@ -288,7 +306,14 @@ def _create_schema(location: StoreLocation) -> None:
         dbname=location.dbname,
         autocommit=True,
         connect_timeout=10,
-    ) as connection:
+    )
+
+
+def _create_schema(location: StoreLocation) -> None:
+    with _connect(location) as connection:
+        # Held until this connection closes: concurrent CREATE SCHEMA IF NOT EXISTS race.
+        key = f"crm-core set-up {location.schema}"
+        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
         connection.execute(
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(location.schema))
         )

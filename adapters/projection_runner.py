@@ -385,7 +385,7 @@ class ProjectionRunner:
     # ---- tracking -----------------------------------------------------------------
 
     def _set_up(self) -> None:
-        with write_transaction(self.store) as cursor:
+        with self.store.setup_lock(), write_transaction(self.store) as cursor:
             for statement in self._dialect.create_table(TRACKING, TRACKING.name):
                 execute(cursor, self._dialect, statement)
             for projection in self.projections.values():

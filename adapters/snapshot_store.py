@@ -40,7 +40,7 @@ class SnapshotStore:
         self._dialect: Dialect = dialect_of(store)
         d = self._dialect
         columns = PG_COLUMNS if d.kind == "postgres" else SQLITE_COLUMNS
-        with write_transaction(store) as cursor:
+        with store.setup_lock(), write_transaction(store) as cursor:
             execute(cursor, d, f"CREATE TABLE IF NOT EXISTS {d.table(TABLE)} ({columns})")
 
     def get(self, aggregate_id: UUID) -> StoredSnapshot | None:

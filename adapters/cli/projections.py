@@ -23,13 +23,16 @@ def run_projections(args: argparse.Namespace) -> int:
                 position = read_models.rebuild(name)
                 print(f"rebuilt {name} up to position {position}")
             return 0
+        # Installed before the first catch-up: a SIGTERM at any point stops the process
+        # cleanly after the batch in hand (it used to kill it during the first catch-up).
+        stop = threading.Event()
+        if not args.once:
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
         positions = read_models.catch_up()
         for name, position in positions.items():
             print(f"{name}: caught up to position {position}")
-        if args.once:
+        if args.once or stop.is_set():
             return 0
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print("following new events; Ctrl-C to stop", file=sys.stderr)
         with contextlib.suppress(KeyboardInterrupt):
             read_models.runner.run_forever(should_stop=stop.is_set, poll_seconds=args.poll)
