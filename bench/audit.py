@@ -29,8 +29,6 @@ import argparse
 import json
 import logging
 import os
-import platform
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -41,20 +39,18 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import psycopg
 import structlog
 from psycopg import sql
 
 from adapters.audit.chain import GENESIS
 from adapters.event_store import EVENTS_TABLE, EventStore
 from adapters.mapper import PydanticEventMapper
+from bench.common import POSTGRES, machine_info, pg_connect, start
 
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 TEMPLATE_EVENTS = 5_000
 PAGE = 5_000
 WHAT = ("raw", "verify", "export")
@@ -99,10 +95,6 @@ def sealed_rows(
         copy += 1
 
 
-def _pg_connect() -> psycopg.Connection[Any]:
-    return psycopg.connect(**POSTGRES, autocommit=True, connect_timeout=5)  # type: ignore[arg-type]
-
-
 @contextmanager
 def filled_store(
     kind: str, size: int, template: list[tuple[UUID, int, str, bytes]], workdir: Path
@@ -127,7 +119,7 @@ def filled_store(
                     ((i.hex, v, t, s) for i, v, t, s in rows),
                 )
         else:
-            with _pg_connect() as connection:
+            with pg_connect() as connection:
                 table = sql.Identifier(schema, EVENTS_TABLE)
                 copy_sql = sql.SQL(
                     "COPY {} (originator_id, originator_version, topic, state) FROM STDIN"
@@ -141,7 +133,7 @@ def filled_store(
         if kind == "sqlite":
             path.unlink(missing_ok=True)
         else:
-            with _pg_connect() as connection:
+            with pg_connect() as connection:
                 connection.execute(
                     sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
                 )
@@ -291,21 +283,6 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def machine_info(kinds: list[str]) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "sqlite": sqlite3.sqlite_version,
-        "eventsourcing": version("eventsourcing"),
-        "psycopg": version("psycopg"),
-    }
-    if "postgres" in kinds:
-        with _pg_connect() as connection:
-            info["postgres"] = connection.info.parameter_status("server_version")
-    return info
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.audit", description="Audit verify/export speed and memory."
@@ -334,16 +311,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         print(json.dumps(child(*args.child)))
         return 0
-    signal.signal(signal.SIGTERM, _exit_on_signal)  # still drop schemas and files
+    start([])  # still drop schemas and files
     started = time.perf_counter()
     _progress(f"generating a template of {TEMPLATE_EVENTS:,} events through the aggregates ...")
     template = template_rows()

@@ -24,11 +24,6 @@ import argparse
 import collections
 import gc
 import json
-import logging
-import os
-import platform
-import signal
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -38,21 +33,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import structlog
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 from psycopg import sql
 
 from application import CRM, Actor, Role
 from application.commands import AwardLoyaltyPoints, RegisterCustomer
+from bench.common import POSTGRES, check, machine_info, pg_connect, start
 from domain.aggregates.customer import Customer
 
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 STORES = ("sqlite", "postgres")
 WORKLOADS = {
     "new_aggregates": {
@@ -126,10 +118,6 @@ class Store:
         }
 
 
-def _pg_connect() -> psycopg.Connection[Any]:
-    return psycopg.connect(**POSTGRES, autocommit=True, connect_timeout=5)  # type: ignore[arg-type]
-
-
 @contextmanager
 def fresh_store(kind: str, label: str) -> Iterator[Store]:
     if kind == "sqlite":
@@ -137,12 +125,12 @@ def fresh_store(kind: str, label: str) -> Iterator[Store]:
             yield Store(kind, sqlite_path=Path(tmp) / f"{label}.db")
         return
     schema = f"bench_{uuid.uuid4().hex}"
-    with _pg_connect() as conn:
+    with pg_connect() as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
         yield Store(kind, schema=schema)
     finally:
-        with _pg_connect() as conn:
+        with pg_connect() as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
@@ -162,11 +150,6 @@ def _timed(loop: Callable[[], None], size: int) -> float:
     started = time.perf_counter()
     loop()
     return size / (time.perf_counter() - started)
-
-
-def _check(ok: bool, what: str) -> None:
-    if not ok:
-        raise RuntimeError(f"benchmark sanity check failed: {what}")
 
 
 def _topics(crm: CRM) -> collections.Counter[str]:
@@ -190,7 +173,7 @@ def ours_new_aggregates(store: Store, size: int) -> Side:
 
         rate = _timed(loop, size)
         rows = crm.store.count_events() - rows_before
-        _check(_topics(crm)["CustomerRegistered"] == size + 1, "every registration recorded")
+        check(_topics(crm)["CustomerRegistered"] == size + 1, "every registration recorded")
     return Side(rate, rows / size)
 
 
@@ -209,8 +192,8 @@ def ours_one_stream(store: Store, size: int) -> Side:
         rate = _timed(loop, size)
         rows = crm.store.count_events() - rows_before
         customer = crm.load(Customer, customer_id)
-        _check(customer.version == size + 2, "the stream grew by one event per command")
-        _check(customer.loyalty_points == size + 1, "every award counted")
+        check(customer.version == size + 2, "the stream grew by one event per command")
+        check(customer.loyalty_points == size + 1, "every award counted")
     return Side(rate, rows / size)
 
 
@@ -224,7 +207,7 @@ def baseline_new_aggregates(store: Store, size: int) -> Side:
                 app.save(Counter(name=f"counter {i}"))
 
         rate = _timed(loop, size)
-        _check(app.recorder.max_notification_id() == size + 1, "every aggregate recorded")
+        check(app.recorder.max_notification_id() == size + 1, "every aggregate recorded")
     finally:
         app.close()
     return Side(rate, 1.0)
@@ -248,7 +231,7 @@ def baseline_one_stream(store: Store, size: int) -> Side:
 
         rate = _timed(loop, size)
         final = app.repository.get(counter_id)
-        _check(final.version == size + 2 and final.count == size + 1, "every event recorded")
+        check(final.version == size + 2 and final.count == size + 1, "every event recorded")
     finally:
         app.close()
     return Side(rate, 1.0)
@@ -303,23 +286,6 @@ def measure(workload: str, kind: str, size: int, runs: int) -> dict[str, Any]:
         "baseline_stored_rows_per_command": 1,
         "runs": per_run,
     }
-
-
-def machine_info(kinds: list[str]) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "cpu_count": os.cpu_count(),
-        "sqlite": sqlite3.sqlite_version,
-        "eventsourcing": version("eventsourcing"),
-        "pydantic": version("pydantic"),
-    }
-    if "postgres" in kinds:
-        with _pg_connect() as conn:
-            info["postgres"] = conn.info.parameter_status("server_version")
-    return info
 
 
 def render_table(figures: list[dict[str, Any]]) -> str:
@@ -389,25 +355,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # A terminated run still drops its PostgreSQL schemas and temporary files.
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    # crm-core logs one structlog event per command; drop them so they cost (almost) nothing.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
-    if "postgres" in args.kinds:
-        try:
-            _pg_connect().close()
-        except psycopg.OperationalError as error:
-            print(
-                f"PostgreSQL at {POSTGRES['host']}:{POSTGRES['port']} unreachable: {error}",
-                file=sys.stderr,
-            )
-            return 2
+    if (code := start(args.kinds)) is not None:
+        return code
 
     started = time.perf_counter()
     figures = []

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import logging
-import signal
 import statistics
 import sys
 import threading
@@ -35,22 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import structlog
-
 from application import CRM, Settings
 from application.commands import RegisterCustomer
-from bench.commands import (
-    POSTGRES,
-    REP,
-    BaselineApp,
-    Counter,
-    Store,
-    _pg_connect,
-    _topics,
-    fresh_store,
-    machine_info,
-)
+from bench.commands import REP, BaselineApp, Counter, Store, _topics, fresh_store
+from bench.common import check, machine_info, start
 
 DEFAULT_OUT = Path(__file__).with_name("results-concurrency.json")
 SIDES = ("ours_plain", "ours_group", "stock")
@@ -100,11 +86,6 @@ def _in_threads(threads: int, commands: int, one: Callable[[int, int], None]) ->
     return Timed(per_thread * threads / elapsed, [ms for mine in latencies for ms in mine])
 
 
-def _check(ok: bool, what: str) -> None:
-    if not ok:
-        raise RuntimeError(f"benchmark sanity check failed: {what}")
-
-
 def ours(store: Store, threads: int, commands: int, *, group_commit: bool) -> Timed:
     settings = Settings(group_commit=group_commit)
     with CRM.open(store.crm_url, settings=settings, pool_size=max(5, threads)) as crm:
@@ -115,7 +96,7 @@ def ours(store: Store, threads: int, commands: int, *, group_commit: bool) -> Ti
 
         timed = _in_threads(threads, commands, one)
         recorded = _topics(crm)["CustomerRegistered"]
-        _check(recorded == 1 + commands // threads * threads, "every registration once")
+        check(recorded == 1 + commands // threads * threads, "every registration once")
     return timed
 
 
@@ -129,7 +110,7 @@ def stock(store: Store, threads: int, commands: int) -> Timed:
 
         timed = _in_threads(threads, commands, one)
         total = app.recorder.max_notification_id()
-        _check(total == 1 + commands // threads * threads, "every aggregate once")
+        check(total == 1 + commands // threads * threads, "every aggregate once")
     finally:
         app.close()
     return timed
@@ -230,19 +211,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_signal)  # a stopped run still drops its schemas
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
-    try:
-        _pg_connect().close()
-    except psycopg.OperationalError as error:
-        print(f"PostgreSQL at {POSTGRES['host']}:{POSTGRES['port']} unreachable: {error}")
-        return 2
+    if (code := start(["postgres"])) is not None:
+        return code
     started = time.perf_counter()
     figures = []
     for threads in args.thread_counts:

@@ -24,11 +24,7 @@ import csv
 import gc
 import io
 import json
-import logging
-import os
-import platform
 import random
-import signal
 import statistics
 import sys
 import tempfile
@@ -38,18 +34,15 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import psycopg
-import structlog
 from psycopg import sql
 
 from adapters.cli import main as crm_main
 from adapters.imports.formats import LINE_COLUMNS, ORDER_COLUMNS
+from bench.common import POSTGRES, check, machine_info, pg_connect, start
 
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 DEFAULT_OUT = Path(__file__).with_name("results-imports.json")
 ORDERS_PER_CUSTOMER = 3.5
 SEED = 20261201
@@ -148,19 +141,15 @@ def write_files(directory: Path, customers: int) -> tuple[Path, Path, int, int]:
 # ---- stores --------------------------------------------------------------------------------
 
 
-def _pg_connect() -> psycopg.Connection[Any]:
-    return psycopg.connect(**POSTGRES, autocommit=True, connect_timeout=5)  # type: ignore[arg-type]
-
-
 @contextmanager
 def fresh_schema() -> Iterator[str]:
     schema = f"bench_{uuid.uuid4().hex}"
-    with _pg_connect() as conn:
+    with pg_connect() as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     try:
         yield schema
     finally:
-        with _pg_connect() as conn:
+        with pg_connect() as conn:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
@@ -195,7 +184,7 @@ def _quiet(argv: list[str]) -> tuple[int, str]:
 
 
 def stored_rows(schema: str) -> list[tuple[Any, ...]]:
-    with _pg_connect() as conn:
+    with pg_connect() as conn:
         return conn.execute(
             sql.SQL(
                 "SELECT originator_id, originator_version, topic, state FROM {}.stored_events "
@@ -207,7 +196,7 @@ def stored_rows(schema: str) -> list[tuple[Any, ...]]:
 def baseline_copy(rows: list[tuple[Any, ...]], schema: str) -> float:
     """Seconds to COPY the same rows into a table shaped like ``stored_events``."""
     table = sql.Identifier(schema, "stored_events")
-    with _pg_connect() as conn:
+    with pg_connect() as conn:
         conn.execute(
             sql.SQL(
                 "CREATE TABLE {} (originator_id uuid NOT NULL, originator_version bigint NOT NULL,"
@@ -226,13 +215,8 @@ def baseline_copy(rows: list[tuple[Any, ...]], schema: str) -> float:
                     copy.write_row(row)
         elapsed = time.perf_counter() - started
         (count,) = conn.execute(sql.SQL("SELECT COUNT(*) FROM {}").format(table)).fetchone()  # type: ignore[misc]
-    _check(count == len(rows), "COPY stored every row")
+    check(count == len(rows), "COPY stored every row")
     return elapsed
-
-
-def _check(ok: bool, what: str) -> None:
-    if not ok:
-        raise RuntimeError(f"benchmark sanity check failed: {what}")
 
 
 # ---- the whole benchmark --------------------------------------------------------------------
@@ -248,8 +232,8 @@ def measure(customers: int, runs: int, batch_size: int) -> dict[str, Any]:
                 seconds = ours(customer_path, order_path, schema, batch_size)
                 rows = stored_rows(schema)
             topics = Counter(row[2] for row in rows)
-            _check(topics["CustomerRegistered"] == customers, "every customer registered")
-            _check(topics["OrderImported"] == orders, "every order imported")
+            check(topics["CustomerRegistered"] == customers, "every customer registered")
+            check(topics["OrderImported"] == orders, "every order imported")
             with fresh_schema() as scratch:
                 copy_seconds = baseline_copy(rows, scratch)
             figures = {
@@ -294,20 +278,6 @@ def measure(customers: int, runs: int, batch_size: int) -> dict[str, Any]:
     }
 
 
-def machine_info() -> dict[str, Any]:
-    with _pg_connect() as conn:
-        server = conn.info.parameter_status("server_version")
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "postgres": server,
-        "eventsourcing": version("eventsourcing"),
-        "pydantic": version("pydantic"),
-        "psycopg": version("psycopg"),
-    }
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.imports",
@@ -323,19 +293,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
-    try:
-        _pg_connect().close()
-    except psycopg.OperationalError as error:
-        print(f"PostgreSQL unreachable: {error}", file=sys.stderr)
-        return 2
+    if (code := start(["postgres"])) is not None:
+        return code
     started = time.perf_counter()
     figure = measure(args.customers, args.runs, args.batch_size)
     elapsed = time.perf_counter() - started

@@ -35,11 +35,7 @@ import argparse
 import collections
 import gc
 import json
-import logging
-import os
-import platform
 import random
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -52,13 +48,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import psycopg
-import structlog
 from eventsourcing.application import Application
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Mapper, Tracking
@@ -70,6 +63,7 @@ from psycopg import sql
 from adapters.event_store import EVENTS_TABLE, EventStore
 from adapters.mapper import PydanticEventMapper
 from adapters.projection_runner import ProjectionRunner
+from bench.common import POSTGRES, check, machine_info, pg_connect, start
 from domain.aggregates.base import Aggregate
 from domain.aggregates.complaint import Complaint
 from domain.aggregates.customer import Customer
@@ -107,7 +101,6 @@ from domain.vocabulary import (
 )
 from projections import all_projections
 
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 STORES = ("postgres", "sqlite")
 DEFAULT_OUT = Path(__file__).with_name("results-projections.json")
 # The generated history ends here, and the runner's clock (its tick) stands here, so that
@@ -549,17 +542,13 @@ def generate(size: int, seed: int = SEED) -> Dataset:
 # ---- stores: a source holding the events, and a fresh copy per measurement ---------------------
 
 
-def _pg_connect() -> psycopg.Connection[Any]:
-    return psycopg.connect(**POSTGRES, autocommit=True, connect_timeout=5)  # type: ignore[arg-type]
-
-
 def _pg_url(schema: str) -> str:
     p = POSTGRES
     return f"postgresql://{p['user']}@{p['host']}:{p['port']}/{p['dbname']}?schema={schema}"
 
 
 def _drop_schema(schema: str) -> None:
-    with _pg_connect() as conn:
+    with pg_connect() as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
@@ -585,7 +574,7 @@ def source_store(kind: str, dataset: Dataset, workdir: Path) -> Iterator[Source]
             for start in range(0, len(dataset.events), APPEND_BATCH):
                 store.append(dataset.events[start : start + APPEND_BATCH])
             stored = store.count_events()
-        _check(stored == len(dataset.events), f"{kind} source holds every event")
+        check(stored == len(dataset.events), f"{kind} source holds every event")
         yield source
     finally:
         if kind == "postgres":
@@ -627,7 +616,7 @@ def fresh_copy(source: Source, workdir: Path, limit: int | None = None) -> Itera
                     " WHERE notification_id <= (SELECT notification_id FROM {} "
                     "ORDER BY notification_id OFFSET {} LIMIT 1)"
                 ).format(src, sql.Literal(limit - 1))
-            with _pg_connect() as conn:
+            with pg_connect() as conn:
                 conn.execute(
                     sql.SQL(
                         "INSERT INTO {} ({}) SELECT {} FROM {}{} ORDER BY notification_id"
@@ -637,11 +626,6 @@ def fresh_copy(source: Source, workdir: Path, limit: int | None = None) -> Itera
             yield store
     finally:
         _drop_schema(schema)
-
-
-def _check(ok: bool, what: str) -> None:
-    if not ok:
-        raise RuntimeError(f"benchmark sanity check failed: {what}")
 
 
 # ---- what is timed ---------------------------------------------------------------------------
@@ -662,7 +646,7 @@ def time_raw_read(store: EventStore, page: int, expected: int) -> float:
         decoded += len(notifications)
         after = notifications[-1].id
     elapsed = time.perf_counter() - started
-    _check(decoded == expected, "the raw read decoded every event")
+    check(decoded == expected, "the raw read decoded every event")
     return expected / elapsed
 
 
@@ -676,15 +660,15 @@ def time_ours(store: EventStore, batch_size: int, dataset: Dataset) -> float:
     started = time.perf_counter()
     positions = runner.catch_up()
     elapsed = time.perf_counter() - started
-    _check(
+    check(
         all(p == head for p in positions.values()) and len(positions) == len(projections),
         "every projection reached the head of the log",
     )
-    _check(
+    check(
         _count(store, "opportunity_pipeline") == dataset.count(OpportunityOpened, expected),
         "one pipeline row per opportunity",
     )
-    _check(
+    check(
         _count(store, "customer_lifecycle") == dataset.count(CustomerRegistered, expected),
         "one lifecycle row per customer",
     )
@@ -831,13 +815,13 @@ def time_stock(store: EventStore, dataset: Dataset, count: int) -> float:
         view = runner.projection.view
         while (view.max_tracking_id(runner.app_name) or 0) < head:
             runner.run_forever(timeout=0.02)  # raises the projection's error, if any
-            _check(not runner.is_interrupted.is_set(), "the stock runner is still running")
+            check(not runner.is_interrupted.is_set(), "the stock runner is still running")
         elapsed = time.perf_counter() - started
-        _check(
+        check(
             view.count("stock_opportunities") == dataset.count(OpportunityOpened, count),
             "one stock row per opportunity",
         )
-        _check(
+        check(
             view.count("stock_customers") == dataset.count(CustomerRegistered, count),
             "one stock row per customer",
         )
@@ -937,23 +921,6 @@ def code_version() -> dict[str, Any]:
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": bool(dirty)}
-
-
-def machine_info(kinds: list[str]) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "sqlite": sqlite3.sqlite_version,
-        "eventsourcing": version("eventsourcing"),
-        "pydantic": version("pydantic"),
-        "psycopg": version("psycopg"),
-    }
-    if "postgres" in kinds:
-        with _pg_connect() as conn:
-            info["postgres"] = conn.info.parameter_status("server_version")
-    return info
 
 
 def render_table(figures: list[dict[str, Any]]) -> str:
@@ -1057,31 +1024,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # A terminated run still drops its PostgreSQL schemas and temporary files.
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    # The runner logs one structlog event per batch; drop them so they cost (almost) nothing.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
-    if "postgres" in args.kinds:
-        try:
-            _pg_connect().close()
-        except psycopg.OperationalError as error:
-            print(
-                f"PostgreSQL at {POSTGRES['host']}:{POSTGRES['port']} unreachable: {error}",
-                file=sys.stderr,
-            )
-            return 2
-
+    if (refused := start(args.kinds)) is not None:
+        return refused
     code = code_version()  # before the long run: the tree may change while it runs
     started = time.perf_counter()
     _progress(f"generating {args.events:,} events through the aggregates ...")
     dataset = generate(args.events)
-    _check(len(dataset.events) == args.events, "the dataset has the events asked for")
+    check(len(dataset.events) == args.events, "the dataset has the events asked for")
     _progress(
         f"  {len(dataset.events):,} events of {dataset.customers:,} customers "
         f"in {dataset.generate_s:.1f}s"

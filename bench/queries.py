@@ -33,12 +33,8 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import logging
 import math
-import os
-import platform
 import random
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -51,23 +47,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import psycopg
-import structlog
 from psycopg import sql
 
 from adapters.sql import Dialect
 from application import CRM
+from bench.common import POSTGRES, check, machine_info, pg_connect, start
 from domain.lifecycle import COMPLAINT_PAST_SLA, LATEST_SATISFACTION_DISSATISFIED
 from projections.lifecycle import LIFECYCLE
 from projections.purchases import PURCHASES
 from projections.schema import Table
 
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 STORES = ("sqlite", "postgres")
 DEFAULT_OUT = Path(__file__).with_name("results-queries.json")
 HISTORY_END = datetime(2026, 1, 1, tzinfo=UTC)  # the queries are asked as of this instant
@@ -209,10 +203,6 @@ def _lifecycle_row(
 # ---- stores ---------------------------------------------------------------------------------
 
 
-def _pg_connect() -> psycopg.Connection[Any]:
-    return psycopg.connect(**POSTGRES, autocommit=True, connect_timeout=5)  # type: ignore[arg-type]
-
-
 @dataclass(frozen=True)
 class Store:
     kind: str
@@ -229,9 +219,9 @@ def fresh_store(kind: str, book: Book) -> Iterator[Store]:
         url = f"postgresql://{p['user']}@{p['host']}:{p['port']}/{p['dbname']}?schema={schema}"
         try:
             _make_tables(url)
-            with _pg_connect() as conn:
+            with pg_connect() as conn:
                 _fill_postgres(conn, schema, book)
-            with _pg_connect() as conn:
+            with pg_connect() as conn:
                 conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
 
                 def fetch(statement: str) -> int:
@@ -241,7 +231,7 @@ def fresh_store(kind: str, book: Book) -> Iterator[Store]:
 
                 yield Store(kind, url, fetch)
         finally:
-            with _pg_connect() as conn:
+            with pg_connect() as conn:
                 conn.execute(
                     sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
                 )
@@ -329,11 +319,6 @@ def _size(name: str, answer: Any) -> int:
     return len(answer)
 
 
-def _check(ok: bool, what: str) -> None:
-    if not ok:
-        raise RuntimeError(f"benchmark sanity check failed: {what}")
-
-
 def measure_store(kind: str, book: Book, runs: int) -> dict[str, Any]:
     per_query: dict[str, dict[str, list[float]]] = {
         q: {"ours": [], "raw_fetch": [], "view": []} for q in QUERIES
@@ -345,11 +330,11 @@ def measure_store(kind: str, book: Book, runs: int) -> dict[str, Any]:
             sizes[name] = _size(name, ask())
         for run in range(1, runs + 1):
             purchases_ms, fetched = _timed(lambda: store.fetch("SELECT * FROM customer_purchases"))
-            _check(fetched == len(book.purchases), "raw fetch read every purchase")
+            check(fetched == len(book.purchases), "raw fetch read every purchase")
             at_risk_ms, fetched = _timed(
                 lambda: store.fetch("SELECT * FROM customer_lifecycle WHERE at_risk")
             )
-            _check(fetched == book.at_risk, "raw fetch read every customer at risk")
+            check(fetched == book.at_risk, "raw fetch read every customer at risk")
             for name, ask in questions.items():
                 ms, _ = _timed(ask)
                 per_query[name]["ours"].append(ms)
@@ -368,10 +353,10 @@ def measure_store(kind: str, book: Book, runs: int) -> dict[str, Any]:
                 file=sys.stderr,
                 flush=True,
             )
-    _check(sizes["rfm"] == book.cny_buyers, "rfm answers for every CNY buyer")
-    _check(sizes["abc"] == sizes["pareto"] == book.cny_buyers, "abc ranks every CNY buyer")
-    _check(sizes["cohorts"] == book.standing_buyers, "cohorts hold every buyer")
-    _check(sizes["churn_risk"] == book.at_risk, "churn risk lists every customer at risk")
+    check(sizes["rfm"] == book.cny_buyers, "rfm answers for every CNY buyer")
+    check(sizes["abc"] == sizes["pareto"] == book.cny_buyers, "abc ranks every CNY buyer")
+    check(sizes["cohorts"] == book.standing_buyers, "cohorts hold every buyer")
+    check(sizes["churn_risk"] == book.at_risk, "churn risk lists every customer at risk")
     figures = []
     for name in QUERIES:
         timings = per_query[name]
@@ -398,22 +383,6 @@ def measure_store(kind: str, book: Book, runs: int) -> dict[str, Any]:
 
 
 # ---- the whole benchmark --------------------------------------------------------------------
-
-
-def machine_info() -> dict[str, Any]:
-    with _pg_connect() as conn:
-        server = conn.info.parameter_status("server_version")
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "postgres": server,
-        "sqlite": sqlite3.sqlite_version,
-        "eventsourcing": version("eventsourcing"),
-        "pydantic": version("pydantic"),
-        "psycopg": version("psycopg"),
-    }
 
 
 def commit_measured() -> dict[str, Any]:
@@ -485,19 +454,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
-    try:
-        _pg_connect().close()
-    except psycopg.OperationalError as error:
-        print(f"PostgreSQL unreachable: {error}", file=sys.stderr)
-        return 2
+    if (code := start(["postgres"])) is not None:
+        return code
     started = time.perf_counter()
     book = generate(args.customers, args.purchases)
     # The book (about 190,000 objects the cyclic GC tracks) stays in memory for the second

@@ -1,0 +1,71 @@
+"""What every benchmark does the same way: reach the local PostgreSQL, describe the machine
+the figures came from, stop cleanly when terminated, and refuse to report a figure whose
+sanity check failed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import signal
+import sqlite3
+import sys
+from collections.abc import Iterable
+from importlib.metadata import version
+from typing import Any
+
+import psycopg
+import structlog
+
+POSTGRES: dict[str, Any] = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
+STORES = ("sqlite", "postgres")
+
+
+def pg_connect() -> psycopg.Connection[Any]:
+    return psycopg.connect(**POSTGRES, autocommit=True, connect_timeout=5)
+
+
+def check(ok: bool, what: str) -> None:
+    if not ok:
+        raise RuntimeError(f"benchmark sanity check failed: {what}")
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def start(kinds: Iterable[str]) -> int | None:
+    """Before a run: a SIGTERM still drops the run's schemas and files (SystemExit runs the
+    ``finally`` blocks), crm-core's per-command and per-batch log events cost (almost)
+    nothing, and PostgreSQL answers. Returns an exit code when it does not."""
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    if "postgres" in kinds:
+        try:
+            pg_connect().close()
+        except psycopg.OperationalError as error:
+            print(
+                f"PostgreSQL at {POSTGRES['host']}:{POSTGRES['port']} unreachable: {error}",
+                file=sys.stderr,
+            )
+            return 2
+    return None
+
+
+def machine_info(kinds: Iterable[str] = STORES) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "cpu_count": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "sqlite": sqlite3.sqlite_version,
+        "eventsourcing": version("eventsourcing"),
+        "pydantic": version("pydantic"),
+        "psycopg": version("psycopg"),
+    }
+    if "postgres" in kinds:
+        with pg_connect() as connection:
+            info["postgres"] = connection.info.parameter_status("server_version")
+    return info
