@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, ClassVar, Literal, get_args
 from uuid import UUID
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from domain.events.base import DomainEvent
 from domain.values import Code, ContactPoints, LongText, Name, ShortText, ValueObject
@@ -72,10 +72,10 @@ class CustomerRegistered(CustomerEvent):
     external_ref: Code | None = None
 
 
-class CustomerProfileUpdated(CustomerEvent):
-    """Carries only the fields that changed; a listed field with no value was cleared."""
+class ProfileFieldValues(BaseModel):
+    """Every profile field, each optional: the values a change or a merge carries (only
+    those it lists; a listed field with no value is cleared)."""
 
-    changed_fields: tuple[ProfileField, ...] = Field(min_length=1)
     kind: CustomerKind | None = None
     name: Name | None = None
     contact: ContactPoints | None = None
@@ -88,6 +88,12 @@ class CustomerProfileUpdated(CustomerEvent):
     attributes: Attributes | None = None
     management_class: ManagementClass | None = None
     marketing_type: MarketingType | None = None
+
+
+class CustomerProfileUpdated(CustomerEvent, ProfileFieldValues):
+    """Carries only the fields that changed; a listed field with no value was cleared."""
+
+    changed_fields: tuple[ProfileField, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _only_changed_fields_carry_values(self) -> CustomerProfileUpdated:
@@ -194,22 +200,10 @@ class SatisfactionSurveyed(CustomerEvent):
 MergeSide = Literal["survivor", "duplicate"]
 
 
-class ProfileValues(ValueObject):
+class ProfileValues(ValueObject, ProfileFieldValues):
     """Some profile fields and their values; a listed field without a value is empty."""
 
     fields: tuple[ProfileField, ...] = ()
-    kind: CustomerKind | None = None
-    name: Name | None = None
-    contact: ContactPoints | None = None
-    birthday: date | None = None
-    industry: ShortText | None = None
-    size: ShortText | None = None
-    region: ShortText | None = None
-    source_channel: ShortText | None = None
-    owner_id: ShortText | None = None
-    attributes: Attributes | None = None
-    management_class: ManagementClass | None = None
-    marketing_type: MarketingType | None = None
 
     @model_validator(mode="after")
     def _only_listed_fields_carry_values(self) -> ProfileValues:
