@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", default="sqlite:///crm-demo.db", help="store URL (default: %(default)s)"
     )
     demo.add_argument(
-        "--customers", type=int, default=300, help="how many customers (default: %(default)s)"
+        "--customers", type=int, default=2000, help="how many customers (default: %(default)s)"
     )
     demo.add_argument("--seed", type=int, default=7, help="random seed (default: %(default)s)")
     demo.add_argument(

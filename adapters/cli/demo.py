@@ -67,7 +67,6 @@ from application.commands import (
 )
 from domain.aggregates import Order
 from domain.events import (
-    ComplaintFiled,
     CustomerRegistered,
     DomainEvent,
     OpportunityLost,
@@ -805,8 +804,7 @@ def _print_summary(tally: Tally, display: str, total_events: int, seconds: float
     )
     _table("Satisfaction surveys by level (满意度)", ("level", "surveys"), sorted(levels.items()))
     _print_orders(tally)
-    _print_complaints(tally)
-    _table("Events by type", ("event", "count"), tally.events.most_common())
+    # Complaint SLA compliance, the pipeline and the rest follow from the read models.
     _table("A few customers", ("name", "kind", "region"), names)
 
 
@@ -850,37 +848,3 @@ def _print_orders(tally: Tally) -> None:
         routes.most_common(),
     )
     _table("Rejections by node", ("node", "rejections"), rejected_at.most_common())
-
-
-def _print_complaints(tally: Tally) -> None:
-    from domain.sla import sla_status
-
-    by_severity: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-    for stream in _streams(tally).values():
-        if not isinstance(stream[0], ComplaintFiled):
-            continue
-        status = sla_status(stream, HISTORY_END)
-        row = by_severity[status.severity.value]
-        row[0] += 1
-        row[1] += status.response_breached
-        row[2] += status.resolution_breached
-        row[3] += status.status.value == "rejected_as_invalid"
-        row[4] += status.escalation_level > 0
-    rows = []
-    for severity in ("critical", "high", "medium", "low"):
-        n, response, resolution, invalid, escalated = by_severity[severity]
-        met = f"{100 * (n - response - resolution) / n:.0f} %" if n else "-"
-        rows.append((severity, n, invalid, escalated, response, resolution, met))
-    _table(
-        "Complaint SLA compliance on " + HISTORY_END.date().isoformat() + " (客户投诉)",
-        (
-            "severity",
-            "complaints",
-            "invalid",
-            "escalated",
-            "late response",
-            "late resolution",
-            "on time",
-        ),
-        rows,
-    )
