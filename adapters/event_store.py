@@ -117,11 +117,14 @@ class EventStore:
         heads: dict[UUID, tuple[int, str]] = {}
         keys = KeyChanges()
         ciphers: dict[UUID, AESGCM] = {}
+        # A stream this append starts has no key yet (a key is written with the first
+        # personal value, in the same transaction): no need to look for one.
+        starting = {event.aggregate_id for event in events if event.version == 1}
 
         def cipher_for(customer_id: UUID) -> AESGCM:
-            cipher = ciphers.get(customer_id) or self.keys.cipher(
-                customer_id, remember_absent=False
-            )
+            cipher = ciphers.get(customer_id)
+            if cipher is None and customer_id not in starting:
+                cipher = self.keys.cipher(customer_id, remember_absent=False)
             if cipher is None:  # the first personal value of this customer
                 keys.created[customer_id] = new_key()
                 cipher = AESGCM(keys.created[customer_id])
