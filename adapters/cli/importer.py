@@ -27,9 +27,14 @@ from adapters.imports.streams import load_streams
 from application import CRM, Actor, Role
 from application.batch import BatchOutcome
 from application.handlers.customer import EXTERNAL_REF_SCOPE
+from domain.events.customer import CustomersMerged
 from domain.events.reservations import UniqueValueClaimed, reservation_id
 
 IMPORTER = Actor(id="crm-import", roles=frozenset({Role.ADMIN}))
+
+
+# A chain of merges longer than this is not a data set anyone keeps.
+MAX_MERGE_HOPS = 16
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -162,7 +167,25 @@ def _customers_by_ref(crm: CRM, rows: list[CsvRow]) -> dict[str, UUID]:
         claim = events[0]
         if isinstance(claim, UniqueValueClaimed):
             found[ids[stream_id]] = claim.owner_id
-    return found
+    return _survivors(crm, found)
+
+
+def _survivors(crm: CRM, found: dict[str, UUID]) -> dict[str, UUID]:
+    """A ref whose customer was merged into another names the survivor: its orders are the
+    survivor's now (the duplicate's stream is closed). Merges can chain: follow them."""
+    resolved = dict(found)
+    pending = set(resolved.values())
+    for _ in range(MAX_MERGE_HOPS):
+        moved: dict[UUID, UUID] = {}
+        for stream_id, events in load_streams(crm.store, pending).items():
+            for event in events:
+                if isinstance(event, CustomersMerged) and event.duplicate_id == stream_id:
+                    moved[stream_id] = event.survivor_id
+        if not moved:
+            break
+        resolved = {ref: moved.get(owner, owner) for ref, owner in resolved.items()}
+        pending = set(moved.values())
+    return resolved
 
 
 def _batch_id(path: Path) -> str:

@@ -6,10 +6,15 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
 from application import CRM
+from application.commands import MergeCustomers
+from application.handlers.customer import EXTERNAL_REF_SCOPE
+from domain.events.reservations import UniqueValueClaimed, reservation_id
+from tests.application.builders import MANAGER
 
 CRM_EXE = Path(sys.executable).with_name("crm")
 
@@ -157,3 +162,32 @@ def test_the_help_documents_both_file_formats() -> None:
     assert run.returncode == 0
     for words in ("customers.csv:", "orders.csv:", "order_ref", "customer_ref", "attr.KEY"):
         assert words in run.stdout
+
+
+def test_orders_of_a_customer_merged_into_another_land_on_the_survivor(
+    store_url: str, files: dict[str, Path]
+) -> None:
+    """ERP-1002 was a duplicate of ERP-1001, merged since; the source system still files
+    its orders under ERP-1002. They are imported for the survivor, not refused."""
+    assert crm_cli("import", "customers", files["customers"], "--db", store_url).returncode == 0
+    with CRM.open(store_url) as crm:
+        survivor, duplicate = (owner_of(crm, ref) for ref in ("ERP-1001", "ERP-1002"))
+        crm.execute(MergeCustomers(survivor_id=survivor, duplicate_id=duplicate), actor=MANAGER)
+
+    run = crm_cli("import", "orders", files["orders"], "--db", store_url)
+
+    assert run.returncode == 0, run.stderr
+    with CRM.open(store_url) as crm:
+        imported = [
+            crm.store.decode(n)
+            for n in crm.store.read(after=0, limit=10_000)
+            if n.topic == "OrderImported"
+        ]
+    assert sorted(e.external_ref for e in imported) == ["SO-1", "SO-2"]  # type: ignore[attr-defined]
+    assert {e.customer_id for e in imported} == {survivor}  # type: ignore[attr-defined]
+
+
+def owner_of(crm: CRM, external_ref: str) -> UUID:
+    (claim,) = crm.store.load(reservation_id(EXTERNAL_REF_SCOPE, external_ref))
+    assert isinstance(claim, UniqueValueClaimed)
+    return claim.owner_id
