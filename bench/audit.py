@@ -49,7 +49,7 @@ from psycopg import sql
 from adapters.audit.chain import GENESIS
 from adapters.event_store import EVENTS_TABLE, EventStore
 from adapters.mapper import PydanticEventMapper
-from bench.common import POSTGRES, machine_info, pg_connect, start
+from bench.common import POSTGRES, machine_info, parse_stores, pg_connect, start
 
 TEMPLATE_EVENTS = 5_000
 PAGE = 5_000
@@ -305,9 +305,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--child", nargs=2, metavar=("WHAT", "URL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.size_list = [int(s) for s in args.sizes.split(",") if s]
-    args.kinds = [k for k in args.stores.split(",") if k]
-    if any(k not in ("sqlite", "postgres") for k in args.kinds):
-        parser.error("--stores takes sqlite and/or postgres")
+    args.kinds = parse_stores(parser, args.stores)
     return args
 
 

@@ -42,10 +42,9 @@ from psycopg import sql
 
 from application import CRM, Actor, Role
 from application.commands import AwardLoyaltyPoints, RegisterCustomer
-from bench.common import POSTGRES, check, machine_info, pg_connect, start
+from bench.common import POSTGRES, check, machine_info, parse_stores, pg_connect, start
 from domain.aggregates.customer import Customer
 
-STORES = ("sqlite", "postgres")
 WORKLOADS = {
     "new_aggregates": {
         "ours": "crm.execute(RegisterCustomer(...)), new customer each time",
@@ -345,13 +344,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.size < 1 or args.runs < 1:
         parser.error("--size and --runs must be at least 1")
-    kinds = [s.strip() for s in args.stores.split(",") if s.strip()]
-    unknown = sorted(set(kinds) - set(STORES))
-    if not kinds or unknown:
-        parser.error(
-            f"--stores takes sqlite and/or postgres, not {', '.join(unknown) or 'nothing'}"
-        )
-    args.kinds = list(dict.fromkeys(kinds))
+    args.kinds = parse_stores(parser, args.stores)
     return args
 
 

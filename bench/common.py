@@ -4,6 +4,7 @@ sanity check failed."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import platform
@@ -19,6 +20,17 @@ import structlog
 
 POSTGRES: dict[str, Any] = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "test"}
 STORES = ("sqlite", "postgres")
+
+
+def parse_stores(parser: argparse.ArgumentParser, text: str) -> list[str]:
+    """``--stores``: a comma-separated subset of sqlite and postgres, in the order given."""
+    kinds = list(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    unknown = sorted(set(kinds) - set(STORES))
+    if not kinds or unknown:
+        parser.error(
+            f"--stores takes sqlite and/or postgres, not {', '.join(unknown) or 'nothing'}"
+        )
+    return kinds
 
 
 def pg_connect() -> psycopg.Connection[Any]:

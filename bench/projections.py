@@ -63,7 +63,7 @@ from psycopg import sql
 from adapters.event_store import EVENTS_TABLE, EventStore
 from adapters.mapper import PydanticEventMapper
 from adapters.projection_runner import ProjectionRunner
-from bench.common import POSTGRES, check, machine_info, pg_connect, start
+from bench.common import POSTGRES, check, machine_info, parse_stores, pg_connect, start
 from domain.aggregates.base import Aggregate
 from domain.aggregates.complaint import Complaint
 from domain.aggregates.customer import Customer
@@ -101,7 +101,6 @@ from domain.vocabulary import (
 )
 from projections import all_projections
 
-STORES = ("postgres", "sqlite")
 DEFAULT_OUT = Path(__file__).with_name("results-projections.json")
 # The generated history ends here, and the runner's clock (its tick) stands here, so that
 # every run computes the same rows whatever the day it is run.
@@ -1014,13 +1013,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--batch-sizes takes comma-separated integers")
     if not args.batch_sizes or min(args.batch_sizes) < 1:
         parser.error("--batch-sizes needs at least one size of 1 or more")
-    kinds = [s.strip() for s in args.stores.split(",") if s.strip()]
-    unknown = sorted(set(kinds) - set(STORES))
-    if not kinds or unknown:
-        parser.error(
-            f"--stores takes postgres and/or sqlite, not {', '.join(unknown) or 'nothing'}"
-        )
-    args.kinds = list(dict.fromkeys(kinds))
+    args.kinds = parse_stores(parser, args.stores)
     return args
 
 

@@ -56,13 +56,12 @@ from psycopg import sql
 
 from adapters.sql import Dialect
 from application import CRM
-from bench.common import POSTGRES, check, machine_info, pg_connect, start
+from bench.common import POSTGRES, STORES, check, machine_info, parse_stores, pg_connect, start
 from domain.lifecycle import COMPLAINT_PAST_SLA, LATEST_SATISFACTION_DISSATISFIED
 from projections.lifecycle import LIFECYCLE
 from projections.purchases import PURCHASES
 from projections.schema import Table
 
-STORES = ("sqlite", "postgres")
 DEFAULT_OUT = Path(__file__).with_name("results-queries.json")
 HISTORY_END = datetime(2026, 1, 1, tzinfo=UTC)  # the queries are asked as of this instant
 HISTORY_DAYS = 730
@@ -448,9 +447,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.customers < 1 or args.purchases < 1 or args.runs < 1:
         parser.error("--customers, --purchases and --runs must be at least 1")
-    args.stores = tuple(s for s in args.stores.split(",") if s)
-    if not args.stores or set(args.stores) - set(STORES):
-        parser.error(f"--stores takes a comma-separated subset of {', '.join(STORES)}")
+    args.stores = tuple(parse_stores(parser, args.stores))
     return args
 
 
