@@ -88,7 +88,7 @@ class EventStore:
         if self.location.kind != "postgres":
             yield
             return
-        with _connect(self.location) as connection:
+        with connect(self.location) as connection:
             key = f"crm-core set-up {self.location.schema}"
             connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
             try:
@@ -300,7 +300,9 @@ def _environment(location: StoreLocation, pool_size: int) -> dict[str, str]:
     }
 
 
-def _connect(location: StoreLocation) -> psycopg.Connection[Any]:
+def connect(location: StoreLocation) -> psycopg.Connection[Any]:
+    """A connection of its own (autocommit), beside the pool: schema set-up, advisory
+    locks, LISTEN."""
     return psycopg.connect(
         host=location.host,
         port=location.port,
@@ -313,7 +315,7 @@ def _connect(location: StoreLocation) -> psycopg.Connection[Any]:
 
 
 def _create_schema(location: StoreLocation) -> None:
-    with _connect(location) as connection:
+    with connect(location) as connection:
         # Held until this connection closes: concurrent CREATE SCHEMA IF NOT EXISTS race.
         key = f"crm-core set-up {location.schema}"
         connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))

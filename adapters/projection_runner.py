@@ -27,7 +27,7 @@ from uuid import UUID
 
 import structlog
 
-from adapters.event_store import EVENTS_TABLE, EventStore
+from adapters.event_store import EVENTS_TABLE, EventStore, connect
 from adapters.mapper import PydanticEventMapper
 from adapters.row_store import CursorRowStore
 from adapters.sql import Dialect, dialect_of, execute, query, read_transaction, write_transaction
@@ -488,18 +488,7 @@ class _Waiter:
             self._listen()
 
     def _listen(self) -> None:
-        import psycopg
-
-        location = self._location
-        self._connection = psycopg.connect(
-            host=location.host,
-            port=location.port,
-            user=location.user,
-            password=location.password or None,
-            dbname=location.dbname,
-            autocommit=True,
-            connect_timeout=10,
-        )
+        self._connection = connect(self._location)
         channel = EVENTS_TABLE.replace(".", "_")
         self._connection.execute(f'LISTEN "{channel}"')
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.context import CommandContext
 
 
 class Role(StrEnum):
@@ -29,3 +32,15 @@ class Actor(BaseModel):
         str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:@/-]+$")
     ]
     roles: frozenset[Role] = Field(default_factory=frozenset)
+
+    def context(
+        self, *, now: datetime, command_id: str, occurred_at: datetime | None
+    ) -> CommandContext:
+        """What the domain is told about one execution: who, when, under which key."""
+        return CommandContext(
+            actor_id=self.id,
+            now=now,
+            command_id=command_id,
+            occurred_at=occurred_at,
+            actor_roles=frozenset(role.value for role in self.roles),
+        )

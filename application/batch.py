@@ -255,12 +255,8 @@ class BatchExecutor:
     ) -> tuple[CommandResult, list[DomainEvent]]:
         command = item.command
         command_id = cast(str, command.command_id)
-        context = CommandContext(
-            actor_id=actor.id,
-            now=self._clock(),
-            command_id=command_id,
-            occurred_at=command.occurred_at,
-            actor_roles=frozenset(role.value for role in actor.roles),
+        context = actor.context(
+            now=self._clock(), command_id=command_id, occurred_at=command.occurred_at
         )
         uow = UnitOfWork(cast(EventStore, view), context, self._settings)
         aggregate = item.handler(uow, command, context)

@@ -185,12 +185,8 @@ class CRM:
         assert command.command_id is not None  # noqa: S101 # nosec B101 # narrowing for mypy, never false here
         touched: list[UUID] = []
         for attempt in range(1, self.settings.max_attempts + 1):
-            context = CommandContext(
-                actor_id=actor.id,
-                now=self._clock(),
-                command_id=command.command_id,
-                occurred_at=command.occurred_at,
-                actor_roles=frozenset(role.value for role in actor.roles),
+            context = actor.context(
+                now=self._clock(), command_id=command.command_id, occurred_at=command.occurred_at
             )
             uow = UnitOfWork(self.store, context, self.settings, loader=self._loader)
             try:

@@ -377,12 +377,8 @@ class GroupCommitter:
     def _handle(self, ticket: _Ticket, handler: Any, view: _CommandView) -> None:
         command, actor = ticket.command, ticket.actor
         command_id = cast(str, command.command_id)
-        context = CommandContext(
-            actor_id=actor.id,
-            now=self._clock(),
-            command_id=command_id,
-            occurred_at=command.occurred_at,
-            actor_roles=frozenset(role.value for role in actor.roles),
+        context = actor.context(
+            now=self._clock(), command_id=command_id, occurred_at=command.occurred_at
         )
         uow = UnitOfWork(
             cast(EventStore, view),

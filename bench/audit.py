@@ -49,7 +49,7 @@ from psycopg import sql
 from adapters.audit.chain import GENESIS
 from adapters.event_store import EVENTS_TABLE, EventStore
 from adapters.mapper import PydanticEventMapper
-from bench.common import POSTGRES, machine_info, parse_stores, pg_connect, start
+from bench.common import POSTGRES, machine_info, parse_stores, pg_connect, start, write_results
 
 TEMPLATE_EVENTS = 5_000
 PAGE = 5_000
@@ -344,8 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_growth": growth,
         "elapsed_s": round(elapsed, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results(args.out, result)
     print(f"wrote {args.out}")
     return 0
 

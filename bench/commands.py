@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
-import json
 import statistics
 import sys
 import tempfile
@@ -42,7 +41,15 @@ from psycopg import sql
 
 from application import CRM, Actor, Role
 from application.commands import AwardLoyaltyPoints, RegisterCustomer
-from bench.common import POSTGRES, check, machine_info, parse_stores, pg_connect, start
+from bench.common import (
+    POSTGRES,
+    check,
+    machine_info,
+    parse_stores,
+    pg_connect,
+    start,
+    write_results,
+)
 from domain.aggregates.customer import Customer
 
 WORKLOADS = {
@@ -378,8 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures": figures,
         "elapsed_s": round(elapsed, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results(args.out, result)
     print(f"wrote {args.out}")
     return 0
 

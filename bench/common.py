@@ -5,6 +5,7 @@ sanity check failed."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import platform
@@ -13,6 +14,7 @@ import sqlite3
 import sys
 from collections.abc import Iterable
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -81,3 +83,8 @@ def machine_info(kinds: Iterable[str] = STORES) -> dict[str, Any]:
         with pg_connect() as connection:
             info["postgres"] = connection.info.parameter_status("server_version")
     return info
+
+
+def write_results(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

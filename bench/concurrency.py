@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import statistics
 import sys
 import threading
@@ -36,7 +35,7 @@ from typing import Any
 from application import CRM, Settings
 from application.commands import RegisterCustomer
 from bench.commands import REP, BaselineApp, Counter, Store, _topics, fresh_store
-from bench.common import check, machine_info, start
+from bench.common import check, machine_info, start, write_results
 
 DEFAULT_OUT = Path(__file__).with_name("results-concurrency.json")
 SIDES = ("ours_plain", "ours_group", "stock")
@@ -247,8 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures": figures,
         "elapsed_s": round(elapsed, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results(args.out, result)
     print(f"wrote {args.out}")
     return 0
 

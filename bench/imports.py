@@ -23,7 +23,6 @@ import contextlib
 import csv
 import gc
 import io
-import json
 import random
 import statistics
 import sys
@@ -41,7 +40,7 @@ from psycopg import sql
 
 from adapters.cli import main as crm_main
 from adapters.imports.formats import LINE_COLUMNS, ORDER_COLUMNS
-from bench.common import POSTGRES, check, machine_info, pg_connect, start
+from bench.common import POSTGRES, check, machine_info, pg_connect, start, write_results
 
 DEFAULT_OUT = Path(__file__).with_name("results-imports.json")
 ORDERS_PER_CUSTOMER = 3.5
@@ -325,8 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures": [figure],
         "elapsed_s": round(elapsed, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results(args.out, result)
     print(f"wrote {args.out}")
     return 0
 

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import collections
 import gc
-import json
 import random
 import sqlite3
 import statistics
@@ -63,7 +62,15 @@ from psycopg import sql
 from adapters.event_store import EVENTS_TABLE, EventStore
 from adapters.mapper import PydanticEventMapper
 from adapters.projection_runner import ProjectionRunner
-from bench.common import POSTGRES, check, machine_info, parse_stores, pg_connect, start
+from bench.common import (
+    POSTGRES,
+    check,
+    machine_info,
+    parse_stores,
+    pg_connect,
+    start,
+    write_results,
+)
 from domain.aggregates.base import Aggregate
 from domain.aggregates.complaint import Complaint
 from domain.aggregates.customer import Customer
@@ -1080,8 +1087,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures": figures,
         "elapsed_s": round(elapsed, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results(args.out, result)
     print(f"wrote {args.out}")
     return 0
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import math
 import random
 import sqlite3
@@ -56,7 +55,16 @@ from psycopg import sql
 
 from adapters.sql import Dialect
 from application import CRM
-from bench.common import POSTGRES, STORES, check, machine_info, parse_stores, pg_connect, start
+from bench.common import (
+    POSTGRES,
+    STORES,
+    check,
+    machine_info,
+    parse_stores,
+    pg_connect,
+    start,
+    write_results,
+)
 from domain.lifecycle import COMPLAINT_PAST_SLA, LATEST_SATISFACTION_DISSATISFIED
 from projections.lifecycle import LIFECYCLE
 from projections.purchases import PURCHASES
@@ -488,8 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "elapsed_s": round(elapsed, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results(args.out, result)
     print(f"wrote {args.out}; took {elapsed:.1f}s")
     return 0
 
