@@ -260,12 +260,7 @@ class BatchExecutor:
         )
         uow = UnitOfWork(cast(EventStore, view), context, self._settings)
         aggregate = item.handler(uow, command, context)
-        result = CommandResult(
-            aggregate_id=aggregate.id,
-            version=aggregate.version,
-            events=tuple(uow.business_events()),
-            command_id=command_id,
-        )
+        result = uow.result(aggregate, command_id)
         events = uow.all_events()
         if record:  # a dry run stores nothing, so it needs no idempotency record
             events.append(self._record_for(command_id, command, context, result))

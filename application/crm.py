@@ -195,13 +195,7 @@ class CRM:
                 if _clock_raced(violation, command, attempt, self.settings.max_attempts):
                     continue
                 raise
-            business = uow.business_events()
-            result = CommandResult(
-                aggregate_id=aggregate.id,
-                version=aggregate.version,
-                events=tuple(business),
-                command_id=command.command_id,
-            )
+            result = uow.result(aggregate, command.command_id)
             to_store = uow.all_events()
             to_store.append(self._command_record(command.command_id, command, context, result))
             try:

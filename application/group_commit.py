@@ -387,12 +387,7 @@ class GroupCommitter:
             loader=cast(AggregateLoader, view.loader),
         )
         aggregate = handler(uow, command, context)
-        result = CommandResult(
-            aggregate_id=aggregate.id,
-            version=aggregate.version,
-            events=tuple(uow.business_events()),
-            command_id=command_id,
-        )
+        result = uow.result(aggregate, command_id)
         events = uow.all_events()
         events.append(self._record_for(command_id, command, context, result))
         ticket.decided, ticket.events, ticket.uow = result, events, uow

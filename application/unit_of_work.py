@@ -7,6 +7,7 @@ from uuid import UUID
 
 from adapters.event_store import EventStore
 from application.errors import NotFound
+from application.result import CommandResult
 from application.settings import Settings
 from application.snapshots import AggregateLoader
 from domain.aggregates.base import Aggregate
@@ -103,6 +104,16 @@ class UnitOfWork:
         for aggregate in self._aggregates.values():
             events.extend(aggregate.pending_events)
         return events
+
+    def result(self, aggregate: Aggregate, command_id: str) -> CommandResult:
+        """What the caller gets back: the aggregate the command was about, and every
+        business event it recorded (claims and command records are bookkeeping)."""
+        return CommandResult(
+            aggregate_id=aggregate.id,
+            version=aggregate.version,
+            events=tuple(self.business_events()),
+            command_id=command_id,
+        )
 
     def all_events(self) -> list[DomainEvent]:
         return [*self.business_events(), *self._claims]

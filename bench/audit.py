@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,7 +49,15 @@ from psycopg import sql
 from adapters.audit.chain import GENESIS
 from adapters.event_store import EVENTS_TABLE, EventStore
 from adapters.mapper import PydanticEventMapper
-from bench.common import POSTGRES, machine_info, parse_stores, pg_connect, start, write_results
+from bench.common import (
+    POSTGRES,
+    machine_info,
+    parse_stores,
+    pg_connect,
+    start,
+    text_table,
+    write_results,
+)
 
 TEMPLATE_EVENTS = 5_000
 PAGE = 5_000
@@ -268,15 +276,7 @@ def render_table(figures: list[dict[str, Any]]) -> str:
         )
         for f in figures
     ]
-    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i < 3 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+    return text_table(header, rows, left=3)
 
 
 def _progress(message: str) -> None:

@@ -48,6 +48,7 @@ from bench.common import (
     parse_stores,
     pg_connect,
     start,
+    text_table,
     write_results,
 )
 from domain.aggregates.customer import Customer
@@ -318,16 +319,7 @@ def render_table(figures: list[dict[str, Any]]) -> str:
         )
         for f in figures
     ]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(
-            c.ljust(w) if i < 2 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+    return text_table(header, rows, left=2)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
