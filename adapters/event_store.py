@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -42,13 +42,15 @@ from adapters.keys import (
     forget_everywhere,
     new_key,
     postgres_has_snapshots,
+    postgres_many_reader,
     postgres_reader,
     secure_deletes,
     sqlite_checkpoint,
     sqlite_has_snapshots,
+    sqlite_many_reader,
     sqlite_reader,
 )
-from adapters.mapper import ERASURE_TOPIC, PydanticEventMapper
+from adapters.mapper import ERASURE_TOPIC, PydanticEventMapper, encrypted_subjects
 from adapters.store_url import StoreLocation, parse_store_url
 from domain.events.base import DomainEvent
 
@@ -68,12 +70,17 @@ class EventStore:
         self._factory = InfrastructureFactory.construct(_environment(self.location, pool_size))
         if self.location.kind == "postgres":
             _create_schema(self.location)
-            self.keys = KeyStore(postgres_reader(self.datastore))
+            self.keys = KeyStore(
+                postgres_reader(self.datastore), read_many=postgres_many_reader(self.datastore)
+            )
         elif self.datastore.pool.is_sqlite_memory_mode:
             self.keys = KeyStore(lambda _: None, capacity=None)
         else:
             secure_deletes(self.datastore.pool)
-            self.keys = KeyStore(sqlite_reader(self.datastore.pool))
+            self.keys = KeyStore(
+                sqlite_reader(self.datastore.pool),
+                read_many=sqlite_many_reader(self.datastore.pool),
+            )
         self.mapper = PydanticEventMapper(self.keys)
         with self.setup_lock():
             self.recorder: ApplicationRecorder = self._factory.application_recorder()
@@ -225,6 +232,11 @@ class EventStore:
     def read(self, *, after: int = 0, limit: int = 1000) -> Sequence[Notification]:
         """Notifications (stored rows with their log position) after a position."""
         return self.recorder.select_notifications(after, limit, inclusive_of_start=False)
+
+    def prefetch_keys(self, rows: Iterable[tuple[str, UUID | str, bytes]]) -> None:
+        """Before decoding many rows (topic, stream, stored state): read the keys of the
+        customers whose personal values they hold in one round trip."""
+        self.keys.prefetch(encrypted_subjects(rows))
 
     def decode(self, notification: Notification) -> DomainEvent:
         return self.mapper.decode(

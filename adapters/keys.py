@@ -61,6 +61,8 @@ SQLITE_CREATE = (
 SQLITE_INSERT = "INSERT INTO customer_keys (customer_id, key, created_at) VALUES (?, ?, ?)"
 SQLITE_DELETE = "DELETE FROM customer_keys WHERE customer_id = ?"
 SQLITE_SELECT = "SELECT key FROM customer_keys WHERE customer_id = ?"
+SQLITE_SELECT_MANY = "SELECT customer_id, key FROM customer_keys WHERE customer_id IN"
+SQLITE_CHUNK = 500  # below SQLite's limit on bound parameters
 SQLITE_DROP_SNAPSHOT = "DELETE FROM aggregate_snapshots WHERE aggregate_id = ?"
 SQLITE_HAS_SNAPSHOTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
 
@@ -109,11 +111,17 @@ class KeyStore:
     a key that is absent once ciphertext exists was destroyed, and never comes back)."""
 
     def __init__(
-        self, read: Callable[[UUID], bytes | None], *, capacity: int | None = CACHED_KEYS
+        self,
+        read: Callable[[UUID], bytes | None],
+        *,
+        read_many: Callable[[Sequence[UUID]], dict[UUID, bytes]] | None = None,
+        capacity: int | None = CACHED_KEYS,
     ) -> None:
         """``capacity=None``: keep every key (an in-memory store, whose keys all come from
-        this process, and whose table cannot be read while a writer holds the database)."""
+        this process, and whose table cannot be read while a writer holds the database).
+        ``read_many`` reads many keys in one round trip (``prefetch``)."""
         self._read = read
+        self._read_many = read_many
         self._capacity = capacity
         self._cache: OrderedDict[UUID, AESGCM | None] = OrderedDict()
         self._lock = threading.Lock()
@@ -132,6 +140,22 @@ class KeyStore:
         if cipher is not None or remember_absent:
             self._put(customer_id, cipher)
         return cipher
+
+    def prefetch(self, customer_ids: Iterable[UUID]) -> None:
+        """Read the keys of many customers in one go, so that decoding a page of the log
+        costs one round trip rather than one per customer met for the first time. Keys not
+        found are not remembered as absent: ``cipher`` decides that, one customer at a
+        time, as before."""
+        if self._read_many is None:
+            return
+        with self._lock:
+            wanted = [c for c in dict.fromkeys(customer_ids) if c not in self._cache]
+        if self._capacity is not None:
+            wanted = wanted[: self._capacity]
+        if not wanted:
+            return
+        for customer_id, key in self._read_many(wanted).items():
+            self._put(customer_id, AESGCM(key))
 
     def remember(self, created: dict[UUID, bytes]) -> None:
         for customer_id, key in created.items():
@@ -206,6 +230,39 @@ def postgres_reader(datastore: PostgresDatastore) -> Callable[[UUID], bytes | No
         return bytes(row["key"]) if row is not None else None
 
     return read
+
+
+def sqlite_many_reader(pool: SQLiteConnectionPool) -> Callable[[Sequence[UUID]], dict[UUID, bytes]]:
+    def read_many(customer_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+        found: dict[UUID, bytes] = {}
+        connection = pool.get_connection(is_writer=False)
+        try:
+            with connection.transaction(commit=False) as cursor:
+                for start in range(0, len(customer_ids), SQLITE_CHUNK):
+                    chunk = [str(c) for c in customer_ids[start : start + SQLITE_CHUNK]]
+                    marks = ", ".join("?" for _ in chunk)
+                    cursor.execute(f"{SQLITE_SELECT_MANY} ({marks})", chunk)
+                    found.update((UUID(row[0]), bytes(row[1])) for row in cursor.fetchall())
+        finally:
+            pool.put_connection(connection)
+        return found
+
+    return read_many
+
+
+def postgres_many_reader(
+    datastore: PostgresDatastore,
+) -> Callable[[Sequence[UUID]], dict[UUID, bytes]]:
+    statement = sql.SQL("SELECT customer_id, key FROM {}.{} WHERE customer_id = ANY(%s)").format(
+        sql.Identifier(datastore.schema), sql.Identifier(KEYS_TABLE)
+    )
+
+    def read_many(customer_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+        with datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, (list(customer_ids),))
+            return {row["customer_id"]: bytes(row["key"]) for row in cursor.fetchall()}
+
+    return read_many
 
 
 def sqlite_has_snapshots(pool: SQLiteConnectionPool) -> bool:

@@ -18,7 +18,7 @@ value reads as erased.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from uuid import UUID
 
@@ -150,6 +150,16 @@ class PydanticEventMapper(Mapper[UUID]):
 
 def _uuid(value: UUID | str) -> UUID:
     return value if isinstance(value, UUID) else UUID(value)
+
+
+def encrypted_subjects(rows: Iterable[tuple[str, UUID | str, bytes]]) -> list[UUID]:
+    """The customers whose keys decoding these rows (topic, stream, stored state) needs. A
+    merge's subject is named inside its state: it is left to the one-at-a-time path."""
+    return [
+        _uuid(stream)
+        for topic, stream, state in rows
+        if topic != "CustomersMerged" and _ENCRYPTED_MARK in state
+    ]
 
 
 def _encrypt_personal(

@@ -325,10 +325,11 @@ class ProjectionRunner:
     def _decode(
         self, notifications: Sequence[tuple[int, str, UUID, int, bytes]]
     ) -> list[DomainEvent]:
+        wanted = [n for n in notifications if n[1] not in self._skip_topics]
+        self.store.prefetch_keys((topic, stream, state) for _, topic, stream, _, state in wanted)
         return [
-            PydanticEventMapper.decode(topic, aggregate_id, version, state)
-            for _, topic, aggregate_id, version, state in notifications
-            if topic not in self._skip_topics
+            PydanticEventMapper.decode(topic, aggregate_id, version, state, keys=self.store.keys)
+            for _, topic, aggregate_id, version, state in wanted
         ]
 
     def _apply(
