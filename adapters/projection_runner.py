@@ -18,8 +18,9 @@ runner and a rebuild, therefore never apply an event twice.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -117,9 +118,9 @@ class ProjectionRunner:
                 break  # nothing after the lowest position: every projection is current
         result = {}
         for projection in selected:
-            with write_transaction(self.store) as cursor:
-                self._lock_tracking(cursor, projection.name)
-                self._tick(cursor, projection, live=True)
+            with self._batch_transaction() as (cursor, on_commit):
+                tracking = self._lock_tracking(cursor, projection.name)
+                self._tick(cursor, on_commit, projection, projection.name, tracking["position"])
             result[projection.name] = int(self._tracking(projection.name)["position"])
         return result
 
@@ -138,13 +139,13 @@ class ProjectionRunner:
             self._upsert_tracking(cursor, shadow, 0, projection.version)
         while self._process_batch(projection, shadow, live=False):
             pass
-        with write_transaction(self.store) as cursor:
+        with self._batch_transaction() as (cursor, on_commit):
             self._lock_tracking(cursor, name)
             # Whatever was recorded since the loop above, applied under the swap's lock.
-            while self._apply_next_batch(cursor, projection, shadow, live=False):
+            while self._apply_next_batch(cursor, on_commit, projection, shadow, live=False):
                 pass
             position = self._read_tracking(cursor, shadow)["position"]
-            self._tick(cursor, projection, live=False)
+            self._tick(cursor, on_commit, projection, shadow, position)
             self._drop_views(cursor, projection)
             for table in projection.tables:
                 d = self._dialect
@@ -227,7 +228,7 @@ class ProjectionRunner:
         the failing one records its error."""
         started = time.perf_counter()
         try:
-            with write_transaction(self.store) as cursor:
+            with self._batch_transaction() as (cursor, on_commit):
                 positions = {int(self._lock_tracking(cursor, p.name)["position"]) for p in group}
                 if len(positions) != 1:
                     raise TrackingMoved("positions moved apart")
@@ -238,10 +239,11 @@ class ProjectionRunner:
                     for projection in group:
                         self._apply(
                             cursor,
+                            on_commit,
                             projection,
                             projection.name,
                             events,
-                            notifications[-1][0],
+                            (position, notifications[-1][0]),
                             live=True,
                         )
         except TrackingMoved:
@@ -262,8 +264,10 @@ class ProjectionRunner:
     def _process_batch(self, projection: Projection, tracking_name: str, *, live: bool) -> int:
         started = time.perf_counter()
         try:
-            with write_transaction(self.store) as cursor:
-                done = self._apply_next_batch(cursor, projection, tracking_name, live=live)
+            with self._batch_transaction() as (cursor, on_commit):
+                done = self._apply_next_batch(
+                    cursor, on_commit, projection, tracking_name, live=live
+                )
         except TrackingMoved:
             return 1  # someone else advanced it: re-read from the new position
         except Exception as error:
@@ -306,20 +310,56 @@ class ProjectionRunner:
             {t.name: t.name + suffix for t in projection.tables},
         )
 
-    def _tick(self, cursor: Any, projection: Projection, *, live: bool) -> None:
-        rows = self._rows(cursor, projection, live=live)
+    @contextlib.contextmanager
+    def _batch_transaction(self) -> Iterator[tuple[Any, list[Callable[[], None]]]]:
+        """A write transaction whose projections learn, once it has committed (and only
+        then), which position their tables now hold: what a projection keeps in memory
+        between batches is worth keeping only while nobody else has written them."""
+        on_commit: list[Callable[[], None]] = []
+        with write_transaction(self.store) as cursor:
+            yield cursor, on_commit
+        for committed in on_commit:
+            committed()
+
+    def _tick(
+        self,
+        cursor: Any,
+        on_commit: list[Callable[[], None]],
+        projection: Projection,
+        tracking_name: str,
+        position: int,
+    ) -> None:
+        token = projection.batch_begins(tracking_name, int(position))
+        rows = self._rows(cursor, projection, live=tracking_name == projection.name)
         projection.tick(self._clock(), rows)
         rows.flush()
+        on_commit.append(
+            functools.partial(projection.batch_committed, token, tracking_name, int(position))
+        )
 
     def _apply_next_batch(
-        self, cursor: Any, projection: Projection, tracking_name: str, *, live: bool
+        self,
+        cursor: Any,
+        on_commit: list[Callable[[], None]],
+        projection: Projection,
+        tracking_name: str,
+        *,
+        live: bool,
     ) -> int:
         position = int(self._lock_tracking(cursor, tracking_name)["position"])
         notifications = self._read_log(cursor, position)
         if not notifications:
             return 0
         events = self._decode(notifications)
-        self._apply(cursor, projection, tracking_name, events, notifications[-1][0], live=live)
+        self._apply(
+            cursor,
+            on_commit,
+            projection,
+            tracking_name,
+            events,
+            (position, notifications[-1][0]),
+            live=live,
+        )
         return len(notifications)
 
     def _decode(
@@ -335,19 +375,25 @@ class ProjectionRunner:
     def _apply(
         self,
         cursor: Any,
+        on_commit: list[Callable[[], None]],
         projection: Projection,
         tracking_name: str,
         events: Sequence[DomainEvent],
-        new_position: int,
+        positions: tuple[int, int],
         *,
         live: bool,
     ) -> None:
         """The projection's rows for these events and its new position, in ``cursor``'s
-        transaction."""
+        transaction; ``positions``: the tracked one (locked) and the batch's last."""
+        position, new_position = positions
+        token = projection.batch_begins(tracking_name, position)
         rows = self._rows(cursor, projection, live=live)
         if events:
             projection.apply(events, rows)
             rows.flush()
+        on_commit.append(
+            functools.partial(projection.batch_committed, token, tracking_name, new_position)
+        )
         d = self._dialect
         execute(
             cursor,

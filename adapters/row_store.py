@@ -50,7 +50,9 @@ class CursorRowStore:
         }
         # (table, primary key values) -> row, or _ABSENT when known not to exist
         self._cache: dict[tuple[str, tuple[Any, ...]], Any] = {}
-        self._dirty: dict[tuple[str, tuple[Any, ...]], Row | None] = {}
+        # table -> primary key values -> row to write, or None to delete; by table, since
+        # a batch flushes one table before each of its many set-based reads
+        self._dirty: dict[str, dict[tuple[Any, ...], Row | None]] = {}
         # (table, leading key column) -> values whose rows are all in the cache, so that a
         # cache miss on such a value means "no row" without asking the database
         self._loaded: dict[str, set[Any]] = {}
@@ -154,7 +156,7 @@ class CursorRowStore:
         merged = dict(previous) if isinstance(previous, dict) else {}
         merged.update(row)
         self._cache[cache_key] = merged
-        self._dirty[cache_key] = merged
+        self._dirty.setdefault(table, {})[cache_key[1]] = merged
 
     def insert(self, table: str, row: Mapping[str, Any]) -> None:
         self.upsert(table, row)
@@ -164,7 +166,7 @@ class CursorRowStore:
         if set(where) == set(spec.primary_key):
             cache_key = (table, tuple(where[k] for k in spec.primary_key))
             self._cache[cache_key] = _ABSENT
-            self._dirty[cache_key] = None
+            self._dirty.setdefault(table, {})[cache_key[1]] = None
             return
         self.flush(table)
         self._cache = {k: v for k, v in self._cache.items() if k[0] != table}
@@ -180,16 +182,15 @@ class CursorRowStore:
 
     def flush(self, only: str | None = None) -> None:
         """Write pending rows: deletions first, then one upsert statement per column set."""
-        pending = [(k, v) for k, v in self._dirty.items() if only is None or k[0] == only]
-        for cache_key, _ in pending:
-            del self._dirty[cache_key]
+        tables = list(self._dirty) if only is None else [only]
         deletions: dict[str, list[tuple[Any, ...]]] = {}
         upserts: dict[tuple[str, tuple[str, ...]], list[Row]] = {}
-        for (table, key_values), row in pending:
-            if row is None:
-                deletions.setdefault(table, []).append(key_values)
-            else:
-                upserts.setdefault((table, tuple(row)), []).append(row)
+        for table in tables:
+            for key_values, row in self._dirty.pop(table, {}).items():
+                if row is None:
+                    deletions.setdefault(table, []).append(key_values)
+                else:
+                    upserts.setdefault((table, tuple(row)), []).append(row)
         for table, doomed in deletions.items():
             spec, physical = self._table(table)
             condition = where_clause(self._dialect, dict.fromkeys(spec.primary_key))

@@ -78,3 +78,15 @@ class Projection(ABC):
         """Bring time-dependent columns up to ``now`` (an SLA passing its due time, a
         customer churning a year after the last purchase): things that change with no
         event. The runner calls it after each catch-up, in its own transaction."""
+
+    def batch_begins(self, tracking: str, position: int) -> int:
+        """The runner is about to write this projection's tables, tracked as ``tracking``
+        at ``position`` (locked). A projection that keeps what it learnt of its tables
+        between batches drops it unless the last batch it saw commit left them at exactly
+        this position: otherwise another process wrote them, or a batch rolled back.
+        Returns a token for ``batch_committed``."""
+        return 0
+
+    def batch_committed(self, token: int, tracking: str, position: int) -> None:  # noqa: B027 - optional hook
+        """The batch that ``batch_begins`` returned ``token`` for has committed: the tables
+        now hold ``position``. Called after the commit, perhaps after another batch began."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import ClassVar
@@ -65,6 +66,7 @@ from domain.lifecycle import (
 from domain.personal_data import erase_personal_data
 from domain.sla import sla_status
 from projections.base import Projection, Row, RowStore, ids_of
+from projections.memory import TableMemory
 from projections.merges import Aliases, merged_table, repoint
 from projections.retention_views import View
 from projections.schema import ColumnType as T
@@ -165,6 +167,49 @@ ACTIVITY_EVENTS = CustomerContacted | SatisfactionSurveyed | CustomerReferred
 # Events of other streams that name their customer (perhaps one merged since).
 NAMING_EVENTS = OpportunityOpened | OrderDrafted | OrderImported | ComplaintFiled
 ORDER_EVENTS = OrderDrafted | OrderApproved | OrderCancelled | OrderImported
+# Bounds on what is remembered between batches (``_Known``): past them, it starts afresh.
+KNOWN_EVENTS = 250_000
+KNOWN_CUSTOMERS = 50_000
+
+
+@dataclass
+class _Known:
+    """What earlier batches of this process wrote to the projection's tables, so that a
+    catch-up does not read it back for every customer an event touches: each customer's
+    gathered event keys and referrals (complete for each customer present), and the row
+    and transitions last written for it (trusted only while its stored row is unchanged).
+    Merges repoint rows in bulk: they make it start afresh."""
+
+    gathered: dict[UUID, dict[tuple[UUID, int], Row]] = field(default_factory=dict)
+    referred: dict[UUID, list[UUID]] = field(default_factory=dict)  # by referrer
+    referrers: dict[UUID, list[UUID]] = field(default_factory=dict)  # by referred
+    written: dict[UUID, tuple[Row, tuple[Transition, ...]]] = field(default_factory=dict)
+    events: int = 0
+
+    def clear(self) -> None:
+        self.gathered.clear()
+        self.referred.clear()
+        self.referrers.clear()
+        self.written.clear()
+        self.events = 0
+
+    def too_big(self) -> bool:
+        return self.events > KNOWN_EVENTS or len(self.written) > KNOWN_CUSTOMERS
+
+    def gather(self, customer_id: UUID, row: Row) -> None:
+        group = self.gathered.get(customer_id)
+        if group is not None:
+            group[(row["aggregate_id"], row["version"])] = {k: row[k] for k in EVENT_KEYS}
+            self.events += 1
+
+    def refer(self, referrer: UUID, referred: UUID) -> None:
+        for index, key, value in (
+            (self.referred, referrer, referred),
+            (self.referrers, referred, referrer),
+        ):
+            known = index.get(key)
+            if known is not None and value not in known:
+                known.append(value)
 
 
 class CustomerLifecycleProjection(Projection):
@@ -189,6 +234,18 @@ class CustomerLifecycleProjection(Projection):
         # Rows of the gathered events of the customers a batch touches, read in one go.
         self._prefetched: dict[UUID, list[Row]] | None = None
         self._referred: dict[UUID, list[UUID]] = {}
+        self._known = _Known()
+        self._memory = TableMemory(self._forget)
+
+    def _forget(self) -> None:
+        self._known.clear()
+        self._decoded.clear()
+
+    def batch_begins(self, tracking: str, position: int) -> int:
+        return self._memory.begins(tracking, position)
+
+    def batch_committed(self, token: int, tracking: str, position: int) -> None:
+        self._memory.committed(token, tracking, position)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         touched: set[UUID] = set()
@@ -211,9 +268,8 @@ class CustomerLifecycleProjection(Projection):
             if isinstance(event, ORDER_EVENTS):
                 buyers.add(customer_id)
         # A purchase counts for whoever referred the buyer (advocate, partner).
-        touched.update(
-            r["referrer_id"] for r in rows.select_in(REFERRALS.name, "referred_id", list(buyers))
-        )
+        for referrers in self._referrals(rows, "referred_id", buyers).values():
+            touched.update(referrers)
         # Recompute as of the newest instant known (the last tick's clock, or the batch's
         # newest business time); the runner's tick brings due rows up to its clock right
         # after the batch, so the result does not depend on how events were batched.
@@ -235,20 +291,46 @@ class CustomerLifecycleProjection(Projection):
             self._prefetched = None
         self._until = now
 
+    def _referrals(
+        self, rows: RowStore, by: str, customers: Iterable[UUID]
+    ) -> dict[UUID, list[UUID]]:
+        """Per customer, whom it referred (``by="referrer_id"``) or who referred it
+        (``by="referred_id"``): remembered, or read for the customers not known yet."""
+        index = self._known.referred if by == "referrer_id" else self._known.referrers
+        other = "referred_id" if by == "referrer_id" else "referrer_id"
+        wanted = list(dict.fromkeys(customers))
+        unknown = [c for c in wanted if c not in index]
+        for customer_id in unknown:
+            index[customer_id] = []
+        for referral in rows.select_in(REFERRALS.name, by, unknown):
+            index[referral[by]].append(referral[other])
+        return {c: index[c] for c in wanted}
+
     def _prefetch(self, rows: RowStore, customers: Iterable[UUID]) -> None:
+        known = self._known
+        if known.too_big():
+            known.clear()
         wanted = set(customers)
-        referrals = rows.select_in(REFERRALS.name, "referrer_id", list(wanted))
-        wanted.update(r["referred_id"] for r in referrals)
+        referrals = self._referrals(rows, "referrer_id", wanted)
+        for referred_ids in referrals.values():
+            wanted.update(referred_ids)
         if len(self._decoded) > DECODED_CACHE_SIZE:
             self._decoded.clear()
-        grouped: dict[UUID, list[Row]] = {c: [] for c in wanted}
+        unknown = [c for c in wanted if c not in known.gathered]
+        for customer_id in unknown:
+            known.gathered[customer_id] = {}
+        for row in rows.select_in(EVENTS.name, "customer_id", unknown, EVENT_KEYS):
+            known.gathered[row["customer_id"]][(row["aggregate_id"], row["version"])] = row
+            known.events += 1
+        grouped = {c: list(known.gathered[c].values()) for c in wanted}
         # The stored states stay on the server unless an event is not decoded here yet
         # (after a restart): during a catch-up every gathered event is.
-        missing: set[UUID] = set()
-        for row in rows.select_in(EVENTS.name, "customer_id", list(wanted), EVENT_KEYS):
-            grouped[row["customer_id"]].append(row)
-            if (row["aggregate_id"], row["version"]) not in self._decoded:
-                missing.add(row["aggregate_id"])
+        missing: set[UUID] = {
+            row["aggregate_id"]
+            for kept in grouped.values()
+            for row in kept
+            if (row["aggregate_id"], row["version"]) not in self._decoded
+        }
         for row in rows.select_in(EVENTS.name, "aggregate_id", list(missing)):
             key = (row["aggregate_id"], row["version"])
             if key not in self._decoded:
@@ -264,9 +346,7 @@ class CustomerLifecycleProjection(Projection):
         self.aliases.prefetch(rows, referred)
         self._prefetched = grouped
         rows.prefetch(LIFECYCLE.name, wanted)
-        self._referred = defaultdict(list)
-        for referral in referrals:
-            self._referred[referral["referrer_id"]].append(referral["referred_id"])
+        self._referred = referrals
 
     # ---- gathering ------------------------------------------------------------------
 
@@ -287,6 +367,7 @@ class CustomerLifecycleProjection(Projection):
                     rows.upsert(
                         REFERRALS.name, {"referred_id": referred, "referrer_id": customer_id}
                     )
+                    self._known.refer(customer_id, referred)
         elif isinstance(event, OpportunityOpened):
             customer_id, kind = self.aliases.resolve(rows, event.customer_id), "customer"
         elif isinstance(event, OrderDrafted | OrderImported):
@@ -309,17 +390,16 @@ class CustomerLifecycleProjection(Projection):
             return None
         # The event in hand is what a later recompute would decode from the stored state.
         self._decoded[(event.aggregate_id, event.version)] = event
-        rows.upsert(
-            EVENTS.name,
-            {
-                "aggregate_id": event.aggregate_id,
-                "version": event.version,
-                "customer_id": customer_id,
-                "kind": kind,
-                "topic": event.event_type(),
-                "state": event.model_dump_json(),
-            },
-        )
+        row = {
+            "aggregate_id": event.aggregate_id,
+            "version": event.version,
+            "customer_id": customer_id,
+            "kind": kind,
+            "topic": event.event_type(),
+            "state": event.model_dump_json(),
+        }
+        rows.upsert(EVENTS.name, row)
+        self._known.gather(customer_id, row)
         return customer_id
 
     def _merge(self, merge: CustomersMerged, rows: RowStore) -> UUID:
@@ -327,6 +407,7 @@ class CustomerLifecycleProjection(Projection):
         survivor, and drop its own row and transitions; returns the survivor."""
         survivor = self.aliases.record(rows, merge)
         duplicate = merge.duplicate_id
+        self._known.clear()
         repoint(rows, EVENTS, "customer_id", duplicate, survivor)
         repoint(rows, OWNERS, "customer_id", duplicate, survivor)
         for column in ("referrer_id", "referred_id"):
@@ -429,13 +510,20 @@ class CustomerLifecycleProjection(Projection):
         until = max(until or last_fact, last_fact)
         transitions = history(facts, until, self.policy)
         previous = rows.get(LIFECYCLE.name, {"customer_id": customer_id})
+        # Transitions written before, if the stored row is still the one written with them:
+        # those that are unchanged need no write.
+        written = self._known.written.get(customer_id)
+        before = written[1] if written is not None and written[0] == previous else ()
         for seq, transition in enumerate(transitions, start=1):
-            rows.upsert(TRANSITIONS.name, _transition_row(customer_id, seq, transition))
+            if seq > len(before) or before[seq - 1] != transition:
+                rows.upsert(TRANSITIONS.name, _transition_row(customer_id, seq, transition))
         for seq in range(len(transitions) + 1, (previous or {}).get("transitions", 0) + 1):
             rows.delete(TRANSITIONS.name, {"customer_id": customer_id, "seq": seq})
         row = self._row(mine.get("customer", []), facts, transitions, until)
         row["updated_at"] = last_fact
-        rows.upsert(LIFECYCLE.name, row)
+        if row != previous:
+            rows.upsert(LIFECYCLE.name, row)
+        self._known.written[customer_id] = (row, tuple(transitions))
 
     def _row(
         self,
