@@ -14,13 +14,21 @@ rows cannot afford that, so a batch does the same work in bulk:
 If that append conflicts (another writer took a stream the batch wrote), nothing of the
 batch was stored, and the batch runs again command by command through ``execute``, whose
 idempotency and retries settle each one: nothing is lost and nothing is written twice.
+
+An import checks a whole file before it writes any of it, then writes it in batches. Rather
+than run every command twice (once to check, once to write), ``check`` keeps what each
+command would store — its events, claims and command record — and the streams its decision
+read, at the versions it read them; ``write`` then stores a run of checked commands in ONE
+append, after one query confirms that none of those streams has moved on since. If one
+has, or the append conflicts, nothing of that run is stored and its commands run again
+through ``run``, against the store as it is now.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID, uuid4
@@ -29,7 +37,7 @@ import structlog
 from pydantic import ValidationError
 
 from adapters.event_store import AppendConflict, EventStore
-from adapters.imports.streams import load_streams
+from adapters.imports.streams import load_streams, stream_versions
 from application import handlers as _handlers
 from application.actor import Actor
 from application.command_log import CommandRecorded, command_stream_id, fingerprint
@@ -50,7 +58,7 @@ from domain.events.reservations import reservation_id
 
 BatchError = CRMError | ValidationError
 Execute = Callable[..., CommandResult]
-RecordFor = Callable[[str, Command, CommandContext, CommandResult], CommandRecorded]
+RecordFor = Callable[[str, Command, CommandContext, CommandResult, str], CommandRecorded]
 Clock = Callable[[], datetime]
 
 # The unique values a command claims, so that their reservations are read in bulk too.
@@ -71,6 +79,24 @@ class BatchOutcome:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedCommand:
+    """A command checked against the store by ``BatchExecutor.check``: its outcome, what
+    writing it stores (nothing when it failed or was recorded before), and the existing
+    streams its decision read with the version each had then."""
+
+    command: Command
+    outcome: BatchOutcome
+    events: tuple[DomainEvent, ...] = ()
+    reads: Mapping[UUID, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    events: list[DomainEvent]
+    reads: dict[UUID, int]
 
 
 class BatchView:
@@ -136,7 +162,8 @@ class BatchExecutor:
                 pending.append(self._prepare(index, command, actor))
             except (CRMError, ValidationError) as error:
                 outcomes[index] = BatchOutcome(error=error)
-        to_store = self._decide(pending, outcomes, actor, dry_run=dry_run)
+        decided = self._decide(pending, outcomes, actor, record=not dry_run)
+        to_store = [event for index in sorted(decided) for event in decided[index].events]
         if to_store and not dry_run:
             try:
                 self._store.append(to_store)
@@ -147,17 +174,75 @@ class BatchExecutor:
         self._report(settled, len(to_store), started, dry_run=dry_run)
         return settled
 
+    def check(self, commands: Sequence[Command], *, actor: Actor) -> list[CheckedCommand]:
+        """Every command's outcome, as ``run`` would decide it, and what storing it takes;
+        nothing is stored (``write`` does that)."""
+        started = time.perf_counter()
+        outcomes: list[BatchOutcome | None] = [None] * len(commands)
+        pending: list[_Pending] = []
+        prepared: dict[int, Command] = {}
+        for index, command in enumerate(commands):
+            try:
+                item = self._prepare(index, command, actor)
+            except (CRMError, ValidationError) as error:
+                outcomes[index] = BatchOutcome(error=error)
+                continue
+            pending.append(item)
+            prepared[index] = item.command
+        decided = self._decide(pending, outcomes, actor, record=True)
+        settled = [cast(BatchOutcome, o) for o in outcomes]
+        events = sum(len(d.events) for d in decided.values())
+        self._report(settled, events, started, dry_run=True)
+        empty = _Decided([], {})
+        return [
+            CheckedCommand(
+                command=prepared.get(index, command),
+                outcome=outcome,
+                events=tuple(decided.get(index, empty).events),
+                reads=decided.get(index, empty).reads,
+            )
+            for index, (command, outcome) in enumerate(zip(commands, settled, strict=True))
+        ]
+
+    def write(self, checked: Sequence[CheckedCommand], *, actor: Actor) -> list[BatchOutcome]:
+        """Store what ``check`` decided for these commands in ONE append. If a stream their
+        decisions read has moved on since, or another writer took a stream they write,
+        nothing is stored and they run again through ``run``."""
+        started = time.perf_counter()
+        to_store = [event for item in checked for event in item.events]
+        if not to_store:
+            return [item.outcome for item in checked]
+        read: dict[UUID, int] = {}
+        for item in checked:
+            for stream_id, version in item.reads.items():
+                # The first reader in this run saw the stream as it was before the run.
+                read[stream_id] = min(version, read.get(stream_id, version))
+        now = stream_versions(self._store, read)
+        moved = sum(1 for stream_id, version in read.items() if now.get(stream_id, 0) != version)
+        if not moved:
+            try:
+                self._store.append(to_store)
+            except AppendConflict:
+                moved = -1
+        if moved:
+            self._log.info("batch_stale", commands=len(checked), moved_streams=max(moved, 0))
+            return self.run([item.command for item in checked], actor=actor)
+        outcomes = [item.outcome for item in checked]
+        self._report(outcomes, len(to_store), started, dry_run=False)
+        return outcomes
+
     def _decide(
         self,
         pending: Sequence[_Pending],
         outcomes: list[BatchOutcome | None],
         actor: Actor,
         *,
-        dry_run: bool,
-    ) -> list[DomainEvent]:
-        """Each command's outcome, in order, against the bulk-read state; the events to store."""
+        record: bool,
+    ) -> dict[int, _Decided]:
+        """Each command's outcome, in order, against the bulk-read state; by index, the
+        events each new command stores and the existing streams it read."""
         view = self._prefetch(pending)
-        to_store: list[DomainEvent] = []
+        decided: dict[int, _Decided] = {}
         replays: dict[int, CommandRecorded] = {}
         first_of: dict[str, tuple[str, int, str]] = {}
         again: list[tuple[int, int]] = []
@@ -181,12 +266,12 @@ class BatchExecutor:
                     outcomes[item.index] = BatchOutcome(error=error)
                 continue
             try:
-                result, events = self._handle(item, actor, view, record=not dry_run)
+                result, events, reads = self._handle(item, actor, view, stamp, record=record)
             except (CRMError, ValidationError) as error:
                 outcomes[item.index] = BatchOutcome(error=error)
                 continue
             view.record(events)
-            to_store.extend(events)
+            decided[item.index] = _Decided(events, reads)
             outcomes[item.index] = BatchOutcome(result=result)
 
         for index, replay in self._replayed(replays).items():
@@ -198,7 +283,7 @@ class BatchExecutor:
                 if first.result is not None
                 else first
             )
-        return to_store
+        return decided
 
     def _report(
         self, outcomes: Sequence[BatchOutcome], events: int, started: float, *, dry_run: bool
@@ -251,8 +336,8 @@ class BatchExecutor:
         return BatchView(self._store, load_streams(self._store, wanted), wanted)
 
     def _handle(
-        self, item: _Pending, actor: Actor, view: BatchView, *, record: bool
-    ) -> tuple[CommandResult, list[DomainEvent]]:
+        self, item: _Pending, actor: Actor, view: BatchView, stamp: str, *, record: bool
+    ) -> tuple[CommandResult, list[DomainEvent], dict[UUID, int]]:
         command = item.command
         command_id = cast(str, command.command_id)
         context = actor.context(
@@ -263,8 +348,9 @@ class BatchExecutor:
         result = uow.result(aggregate, command_id)
         events = uow.all_events()
         if record:  # a dry run stores nothing, so it needs no idempotency record
-            events.append(self._record_for(command_id, command, context, result))
-        return result, events
+            events.append(self._record_for(command_id, command, context, result, stamp))
+        reads = {stream_id: v for stream_id, v in uow.versions_before.items() if v > 0}
+        return result, events, reads
 
     def _replayed(self, replays: dict[int, CommandRecorded]) -> dict[int, CommandResult]:
         """The first results of commands recorded before, their events read in bulk."""

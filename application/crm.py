@@ -17,7 +17,7 @@ from adapters.snapshot_store import SnapshotStore
 from application import handlers as _handlers
 from application.actor import Actor
 from application.audit import Audit
-from application.batch import BatchExecutor, BatchOutcome
+from application.batch import BatchExecutor, BatchOutcome, CheckedCommand
 from application.command_log import CommandRecorded, EventRef, command_stream_id, fingerprint
 from application.commands.base import Command
 from application.commands.customer import EraseCustomerPersonalData
@@ -230,19 +230,39 @@ class CRM:
         stopped it alone (the others are still recorded). ``dry_run`` checks everything
         and records nothing. See ``application/batch.py``.
         """
-        executor = BatchExecutor(
+        return self._batch().run(commands, actor=actor, dry_run=dry_run)
+
+    def check_batch(self, commands: Sequence[Command], *, actor: Actor) -> list[CheckedCommand]:
+        """Decide many commands as ``execute_batch`` would, recording nothing, and keep what
+        each would store: ``write_checked`` stores it without running the commands again
+        (an import checks its whole file, then writes it in batches)."""
+        return self._batch().check(commands, actor=actor)
+
+    def write_checked(
+        self, checked: Sequence[CheckedCommand], *, actor: Actor
+    ) -> list[BatchOutcome]:
+        """Store checked commands in one transaction; if the store has changed since the
+        check where their decisions read it, they run again as by ``execute_batch``."""
+        return self._batch().write(checked, actor=actor)
+
+    def _batch(self) -> BatchExecutor:
+        return BatchExecutor(
             self.store,
             self.settings,
             self._clock,
             execute=self.execute,
             record_for=self._command_record,
         )
-        return executor.run(commands, actor=actor, dry_run=dry_run)
 
     @staticmethod
     def _command_record(
-        command_id: str, command: Command, context: CommandContext, result: CommandResult
+        command_id: str,
+        command: Command,
+        context: CommandContext,
+        result: CommandResult,
+        stamp: str | None = None,
     ) -> CommandRecorded:
+        """``stamp``: the command's fingerprint, when the caller has computed it already."""
         return CommandRecorded(
             aggregate_id=command_stream_id(command_id),
             version=1,
@@ -251,7 +271,7 @@ class CRM:
             actor_id=context.actor_id,
             command_id=command_id,
             command_type=command.type_name(),
-            fingerprint=fingerprint(command),
+            fingerprint=stamp if stamp is not None else fingerprint(command),
             result_aggregate_id=result.aggregate_id,
             result_version=result.version,
             events=tuple(

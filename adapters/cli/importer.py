@@ -1,11 +1,13 @@
 """``crm import customers|orders FILE.csv``: check the whole file, then write it in batches.
 
 The order of work is what makes a failed import harmless: read and check every row (its
-format, then its business rules, by a dry run of every command against the store as it
-is), report every problem with its line and column, and write only a file that passed.
-Writing goes in batches, each ONE transaction (``crm.execute_batch``). Each row's command
-id comes from its key in the file (``import:customer:<external_ref>``), so importing the
-same file again, or finishing an import that was interrupted, records nothing twice.
+format, then its business rules, by deciding every command against the store as it is,
+``crm.check_batch``), report every problem with its line and column, and write only a file
+that passed. Writing stores what the check decided, in batches, each ONE transaction
+(``crm.write_checked``); a batch whose streams another writer changed since the check runs
+again against the store as it is. Each row's command id comes from its key in the file
+(``import:customer:<external_ref>``), so importing the same file again, or finishing an
+import that was interrupted, records nothing twice.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from adapters.imports.csv_file import CsvRow, RowError, read_csv
 from adapters.imports.formats import CUSTOMERS, ORDERS
 from adapters.imports.streams import load_streams
 from application import CRM, Actor, Role
-from application.batch import BatchOutcome
+from application.batch import BatchOutcome, CheckedCommand
 from application.handlers.customer import EXTERNAL_REF_SCOPE
 from domain.events.customer import CustomersMerged
 from domain.events.reservations import UniqueValueClaimed, reservation_id
@@ -60,16 +62,17 @@ def _import(args: argparse.Namespace, path: Path) -> int:
             plans, errors = order_plans(content.rows, customers, args.batch_id or _batch_id(path))
         errors += content.errors
         # The rows that are well-formed are checked against the rules even when others are
-        # not, so that one run lists every problem of the file.
-        checked = crm.execute_batch([p.command for p in plans], actor=IMPORTER, dry_run=True)
-        errors += _failures(plans, checked)
+        # not, so that one run lists every problem of the file. The check keeps what each
+        # command would store, so that writing does not run the commands again.
+        checked = crm.check_batch([p.command for p in plans], actor=IMPORTER)
+        errors += _failures(plans, [c.outcome for c in checked])
         if errors:
             return _reject(source, errors)
         # Rows imported before are not sent again: their records say they are done.
         fresh = [
-            plan
-            for plan, outcome in zip(plans, checked, strict=True)
-            if outcome.result is not None and not outcome.result.replayed
+            (plan, item)
+            for plan, item in zip(plans, checked, strict=True)
+            if item.outcome.result is not None and not item.outcome.result.replayed
         ]
         things = _count(len(plans), args.what[:-1])
         if args.dry_run:
@@ -105,15 +108,16 @@ def _bulk_allocation() -> Iterator[None]:
 
 
 def _write(
-    crm: CRM, plans: Sequence[Plan], batch_size: int, source: str
+    crm: CRM, plans: Sequence[tuple[Plan, CheckedCommand]], batch_size: int, source: str
 ) -> tuple[int, int, int] | list[RowError]:
-    """Batches of ``batch_size`` commands, one transaction each: (new, events, batches)."""
+    """Batches of ``batch_size`` checked commands, one transaction each: (new, events,
+    batches). A batch runs again only if the store changed where the check read it."""
     new = events = batches = 0
     show_progress = sys.stderr.isatty()
     for start in range(0, len(plans), batch_size):
         chunk = plans[start : start + batch_size]
-        outcomes = crm.execute_batch([p.command for p in chunk], actor=IMPORTER)
-        errors = _failures(chunk, outcomes)
+        outcomes = crm.write_checked([item for _, item in chunk], actor=IMPORTER)
+        errors = _failures([plan for plan, _ in chunk], outcomes)
         if errors:
             # Only another writer changing the store since the check gets here; the batches
             # before are stored, and a re-run after fixing the rows completes the import.
@@ -177,7 +181,8 @@ def _survivors(crm: CRM, found: dict[str, UUID]) -> dict[str, UUID]:
     pending = set(resolved.values())
     for _ in range(MAX_MERGE_HOPS):
         moved: dict[UUID, UUID] = {}
-        for stream_id, events in load_streams(crm.store, pending).items():
+        merges = load_streams(crm.store, pending, topics=(CustomersMerged.event_type(),))
+        for stream_id, events in merges.items():
             for event in events:
                 if isinstance(event, CustomersMerged) and event.duplicate_id == stream_id:
                     moved[stream_id] = event.survivor_id

@@ -1,0 +1,219 @@
+"""``crm.check_batch`` then ``crm.write_checked``: an import decides each command once.
+
+The check keeps what each command would store; writing stores exactly that, unless the
+store changed since where the check read it, in which case the commands run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from adapters.audit.verify import verify_chains
+from adapters.cli.importer import run_import as run_import_command
+from adapters.imports.streams import load_streams, stream_versions
+from application import CRM, handlers
+from application.command_log import command_stream_id
+from application.commands import MergeCustomers, RegisterCustomer
+from application.commands.order import ImportOrder
+from domain.events.customer import CustomerRegistered, CustomersMerged
+from tests.application.builders import ADMIN, MANAGER, REP, register
+from tests.imports.test_execute_batch import count_appends, customer, order, topics
+
+
+def test_writing_what_was_checked_stores_what_execute_batch_would(crm: CRM, store_url: str) -> None:
+    owner = register(crm, external_ref="OWNER")
+    commands = [customer("R-1"), customer("R-2", kind="individual", phone="+86 139 1234 5678")]
+    commands += [order(owner, "O-1"), order(owner, "O-2")]
+
+    checked = crm.check_batch(commands, actor=ADMIN)
+    assert crm.store.count_events() == 3  # the owner, its claim and its record: nothing new
+    outcomes = crm.write_checked(checked, actor=ADMIN)
+
+    assert all(o.ok for o in outcomes)
+    assert [o.result for o in outcomes] == [c.outcome.result for c in checked]
+    counts = topics(crm)
+    assert counts["CustomerRegistered"] == 3
+    assert counts["OrderImported"] == 2
+    assert counts["UniqueValueClaimed"] == 5
+    assert counts["CommandRecorded"] == 5
+    assert verify_chains(crm.store).ok
+    # The personal values are readable again (encrypted with a key created in the append).
+    second = outcomes[1].result
+    assert second is not None
+    with CRM.open(store_url) as fresh:
+        [registered] = fresh.store.load(second.aggregate_id)
+        assert isinstance(registered, CustomerRegistered)
+        assert registered.profile.contact.phone == "+86 139 1234 5678"
+    # Importing the same commands again records nothing and replays the first results.
+    again = crm.check_batch(commands, actor=ADMIN)
+    assert all(c.outcome.result is not None and c.outcome.result.replayed for c in again)
+    assert all(c.events == () for c in again)
+
+
+def test_a_check_with_a_bad_command_keeps_nothing_to_store_for_it(crm: CRM) -> None:
+    checked = crm.check_batch([customer("R-1"), order(UUID(int=7), "O-1")], actor=ADMIN)
+
+    assert checked[0].outcome.ok and checked[0].events
+    assert not checked[1].outcome.ok and checked[1].events == ()
+    assert crm.store.count_events() == 0
+
+
+def test_each_command_is_decided_once_from_check_to_write(
+    crm: CRM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = count_handler_calls(monkeypatch, RegisterCustomer)
+    appends = count_appends(crm, monkeypatch)
+
+    checked = crm.check_batch([customer(f"R-{i}") for i in range(4)], actor=ADMIN)
+    crm.write_checked(checked[:2], actor=ADMIN)
+    crm.write_checked(checked[2:], actor=ADMIN)
+
+    assert len(calls) == 4
+    assert appends == [6, 6]  # per customer: its registration, its claim, its record
+    assert topics(crm)["CustomerRegistered"] == 4
+
+
+def test_a_customer_merged_after_the_check_refuses_its_orders_and_nothing_is_written(
+    crm: CRM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check read the customer as active; by the write it is a closed duplicate. The
+    batch is decided again against the store as it is, as a batch of execute_batch is."""
+    survivor = register(crm, external_ref="SURVIVOR")
+    duplicate = register(crm, external_ref="DUPLICATE")
+    calls = count_handler_calls(monkeypatch, ImportOrder)
+    checked = crm.check_batch([order(duplicate, "O-1"), order(duplicate, "O-2")], actor=ADMIN)
+    assert all(c.outcome.ok for c in checked)
+    assert dict(checked[0].reads) == {duplicate: 1}
+
+    crm.execute(MergeCustomers(survivor_id=survivor, duplicate_id=duplicate), actor=MANAGER)
+    outcomes = crm.write_checked(checked, actor=ADMIN)
+
+    assert [o.ok for o in outcomes] == [False, False]
+    assert len(calls) == 4  # checked once, then decided again
+    assert topics(crm)["OrderImported"] == 0
+    assert crm.store.load(command_stream_id("import:order:O-1")) == []
+
+
+def test_a_stream_another_writer_took_since_the_check_refuses_that_command_alone(
+    crm: CRM, store_url: str
+) -> None:
+    checked = crm.check_batch([customer(f"R-{i}") for i in range(3)], actor=ADMIN)
+    with CRM.open(store_url) as rival:
+        rival.execute(RegisterCustomer(kind="company", name="Rival", external_ref="R-1"), actor=REP)
+
+    outcomes = crm.write_checked(checked, actor=ADMIN)
+
+    assert [o.ok for o in outcomes] == [True, False, True]
+    assert getattr(outcomes[1].error, "rule", None) == "external_ref_unique"
+    assert topics(crm)["CustomerRegistered"] == 3  # two of ours and the rival's
+    assert verify_chains(crm.store).ok
+
+
+def test_keys_of_existing_customers_are_read_in_bulk(
+    crm: CRM, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading many customers' streams reads their keys in one round trip per chunk, not
+    one per customer as each is decoded."""
+    ids = [
+        register(crm, kind="individual", name=f"Wang {i}", email=f"w{i}@example.cn")
+        for i in range(5)
+    ]
+    with CRM.open(store_url) as cold:
+        single: list[UUID] = []
+        many: list[list[UUID]] = []
+        read, read_many = cold.store.keys._read, cold.store.keys._read_many
+        assert read_many is not None
+
+        def read_one(customer_id: UUID) -> bytes | None:
+            single.append(customer_id)
+            return read(customer_id)
+
+        def read_all(customer_ids: Any) -> dict[UUID, bytes]:
+            many.append(list(customer_ids))
+            return read_many(customer_ids)
+
+        monkeypatch.setattr(cold.store.keys, "_read", read_one)
+        monkeypatch.setattr(cold.store.keys, "_read_many", read_all)
+        streams = load_streams(cold.store, ids)
+
+    assert single == []
+    assert [sorted(batch) for batch in many] == [sorted(ids)]
+    names = [streams[i][0].profile.name for i in ids]  # type: ignore[attr-defined]
+    assert names == [f"Wang {i}" for i in range(5)]
+
+
+def test_streams_by_topic_and_their_versions(crm: CRM) -> None:
+    survivor = register(crm)
+    duplicate = register(crm)
+    other = register(crm)
+    crm.execute(MergeCustomers(survivor_id=survivor, duplicate_id=duplicate), actor=MANAGER)
+    ids = [survivor, duplicate, other]
+
+    merges = load_streams(crm.store, ids, topics=(CustomersMerged.event_type(),))
+    versions = stream_versions(crm.store, [*ids, UUID(int=1)])
+
+    assert set(merges) <= {survivor, duplicate}
+    assert all(isinstance(e, CustomersMerged) for events in merges.values() for e in events)
+    assert duplicate in merges
+    assert versions == {i: len(crm.store.load(i)) for i in ids}
+
+
+def test_the_import_decides_each_row_once_and_a_bad_file_still_writes_nothing(
+    tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = count_handler_calls(monkeypatch, RegisterCustomer)
+    good = tmp_path / "customers.csv"
+    good.write_text(
+        "external_ref,kind,name\nERP-1,company,One Co.\nERP-2,company,Two Co.\n", "utf-8"
+    )
+    bad = tmp_path / "more.csv"
+    bad.write_text("external_ref,kind,name\nERP-3,company,Three Co.\nERP-4,nobody,Four\n", "utf-8")
+
+    assert run_import(good, store_url, batch_size=1)[0] == 0
+    assert len(calls) == 2
+    code, output = run_import(bad, store_url)
+    assert code == 1
+    assert "more.csv:3: kind:" in output and "nothing was written" in output
+    with CRM.open(store_url) as crm:
+        assert topics(crm)["CustomerRegistered"] == 2
+    assert (
+        "customers.csv: imported 2 customers: 0 new, 2 already imported"
+        in (run_import(good, store_url)[1])
+    )
+
+
+def count_handler_calls(monkeypatch: pytest.MonkeyPatch, kind: type[Any]) -> list[Any]:
+    calls: list[Any] = []
+    real: Callable[..., Any] = handlers.HANDLERS[kind]
+
+    def counting(uow: Any, command: Any, context: Any) -> Any:
+        calls.append(command)
+        return real(uow, command, context)
+
+    monkeypatch.setitem(handlers.HANDLERS, kind, counting)
+    return calls
+
+
+def run_import(path: Path, store_url: str, *, batch_size: int = 500) -> tuple[int, str]:
+    """``crm import customers`` in this process (without the CLI's logging set-up, which is
+    process-wide), so that its handlers can be counted."""
+    args = argparse.Namespace(
+        what="customers",
+        file=path,
+        db=store_url,
+        dry_run=False,
+        batch_size=batch_size,
+        batch_id=None,
+    )
+    buffer = io.StringIO()
+    with redirect_stdout(buffer), redirect_stderr(buffer):
+        code = run_import_command(args)
+    return code, buffer.getvalue()
