@@ -28,6 +28,7 @@ from uuid import UUID
 
 import structlog
 
+from adapters.collector import Collections, collector_paused
 from adapters.event_store import EVENTS_TABLE, EventStore, connect
 from adapters.mapper import PydanticEventMapper
 from adapters.row_store import CursorRowStore
@@ -110,12 +111,16 @@ class ProjectionRunner:
                 self.rebuild(projection.name)
         # Lockstep: the projections furthest behind share each batch (one read, one decode,
         # one transaction); the others wait for them to arrive at their position.
-        while True:
-            positions = {p.name: int(self._tracking(p.name)["position"]) for p in selected}
-            lowest = min(positions.values())
-            group = [p for p in selected if positions[p.name] == lowest]
-            if not self._process_group(group):
-                break  # nothing after the lowest position: every projection is current
+        collections = Collections()
+        with collector_paused():
+            while True:
+                positions = {p.name: int(self._tracking(p.name)["position"]) for p in selected}
+                lowest = min(positions.values())
+                group = [p for p in selected if positions[p.name] == lowest]
+                applied = self._process_group(group)
+                if not applied:
+                    break  # nothing after the lowest position: every projection is current
+                collections.applied(applied)
         result = {}
         for projection in selected:
             with self._batch_transaction() as (cursor, on_commit):
@@ -137,8 +142,10 @@ class ProjectionRunner:
                 for statement in self._dialect.create_table(table, table.name + REBUILD_SUFFIX):
                     execute(cursor, self._dialect, statement)
             self._upsert_tracking(cursor, shadow, 0, projection.version)
-        while self._process_batch(projection, shadow, live=False):
-            pass
+        collections = Collections()
+        with collector_paused():
+            while applied := self._process_batch(projection, shadow, live=False):
+                collections.applied(applied)
         with self._batch_transaction() as (cursor, on_commit):
             self._lock_tracking(cursor, name)
             # Whatever was recorded since the loop above, applied under the swap's lock.
