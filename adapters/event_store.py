@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -84,7 +85,7 @@ class EventStore:
         self.mapper = PydanticEventMapper(self.keys)
         with self.setup_lock():
             self.recorder: ApplicationRecorder = self._factory.application_recorder()
-        self._heads: dict[UUID, tuple[int, str]] = {}
+        self._heads: OrderedDict[UUID, tuple[int, str]] = OrderedDict()
         self._heads_lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -224,10 +225,13 @@ class EventStore:
     def _remember(self, heads: dict[UUID, tuple[int, str]]) -> None:
         with self._heads_lock:
             for aggregate_id, head in heads.items():
-                self._heads.pop(aggregate_id, None)
                 self._heads[aggregate_id] = head
+                self._heads.move_to_end(aggregate_id)
+            # popitem, not ``del d[next(iter(d))]``: a plain dict's first live entry is
+            # found by scanning past every slot deleted before it, which made appending
+            # 270,000 new streams spend over a second here.
             while len(self._heads) > HEADS_CACHED:
-                del self._heads[next(iter(self._heads))]
+                self._heads.popitem(last=False)
 
     def read(self, *, after: int = 0, limit: int = 1000) -> Sequence[Notification]:
         """Notifications (stored rows with their log position) after a position."""

@@ -83,17 +83,25 @@ def stream_versions(store: EventStore, stream_ids: Iterable[UUID]) -> dict[UUID,
     with read_transaction(store) as cursor:
         for start in range(0, len(wanted), CHUNK):
             chunk = wanted[start : start + CHUNK]
-            if dialect.kind == "postgres":
-                where = "originator_id = ANY(%s::uuid[])"
-            else:
-                where = f"originator_id IN ({', '.join('?' * len(chunk))})"
             params = _ids(dialect.kind, chunk)
-            statement = (
-                f"SELECT originator_id, MAX(originator_version) AS version FROM {table} "  # noqa: S608 # nosec B608
-                f"WHERE {where} GROUP BY originator_id"
-            )
+            if dialect.kind == "postgres":
+                # One index probe per stream: over a table that an import has just filled
+                # the planner, without fresh statistics, picks a sequential scan for
+                # ``= ANY(...) GROUP BY`` (28 ms for 500 streams of 270,000 rows; 2.5 ms so).
+                statement = (
+                    "SELECT s.id AS originator_id, (SELECT MAX(originator_version) "  # noqa: S608 # nosec B608
+                    f"FROM {table} WHERE originator_id = s.id) AS version "
+                    "FROM unnest(%s::uuid[]) AS s(id)"
+                )
+            else:
+                statement = (
+                    f"SELECT originator_id, MAX(originator_version) AS version FROM {table} "  # noqa: S608 # nosec B608
+                    f"WHERE originator_id IN ({', '.join('?' * len(chunk))}) "
+                    "GROUP BY originator_id"
+                )
             for row in query(cursor, dialect, statement, params):
-                found[_uuid(row["originator_id"])] = int(row["version"])
+                if row["version"] is not None:
+                    found[_uuid(row["originator_id"])] = int(row["version"])
     return found
 
 
