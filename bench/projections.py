@@ -1,6 +1,6 @@
 """Catch-up throughput of crm-core's projection runner against two baselines, same run.
 
-    .venv/bin/python -m bench.projections [--events N] [--runs R] [--batch-sizes 500,2000]
+    .venv/bin/python -m bench.projections [--events N] [--runs R] [--batch-sizes 2000,default]
         [--stores postgres,sqlite] [--stock-events M] [--out PATH]
 
 A realistic history of N domain events (default 100,000) is generated once per invocation,
@@ -11,8 +11,9 @@ batches. Then, per run and per store, three things are timed with ``time.perf_co
 the same events:
 
 * ``ours``: ``adapters.projection_runner.ProjectionRunner(store, all_projections(),
-  batch_size=B).catch_up()`` from position 0 into fresh read-model tables, for each batch
-  size B (default 500 and 2000);
+  batch_size=B, max_batch_size=B).catch_up()`` from position 0 into fresh read-model tables,
+  for each fixed batch size B, and with the runner's defaults (``default``: batches of
+  2,000 that double while they come back full, up to 20,000 on PostgreSQL);
 * ``raw read``: the same notifications read in pages of B (``store.read``), their keys read
   in one go (``store.prefetch_keys``) and decoded (``store.decode``), with no projection:
   the ceiling of any runner built on that API;
@@ -63,7 +64,7 @@ from psycopg import sql
 from adapters.event_store import EVENTS_TABLE, EventStore
 from adapters.keys import KEYS_TABLE
 from adapters.mapper import PydanticEventMapper
-from adapters.projection_runner import ProjectionRunner
+from adapters.projection_runner import DEFAULT_BATCH_SIZE, MAX_CATCH_UP_BATCH, ProjectionRunner
 from bench.common import (
     POSTGRES,
     check,
@@ -118,6 +119,7 @@ HISTORY_END = datetime(2026, 1, 1, tzinfo=UTC)
 HISTORY_DAYS = 730
 APPEND_BATCH = 5000
 SEED = 20260101
+DEFAULT = "default"  # --batch-sizes: the runner's own sizes
 
 
 # ---- the dataset: realistic events made by the aggregates ----------------------------------
@@ -668,10 +670,18 @@ def time_raw_read(store: EventStore, page: int, expected: int) -> float:
     return expected / elapsed
 
 
-def time_ours(store: EventStore, batch_size: int, dataset: Dataset) -> float:
-    """Events/s of one catch-up of every read model from position 0 (tables made before)."""
+def time_ours(store: EventStore, batch_size: int | str, dataset: Dataset) -> float:
+    """Events/s of one catch-up of every read model from position 0 (tables made before).
+    ``batch_size``: a fixed size, or ``"default"``: the runner's own sizes (batches that
+    grow while they come back full)."""
     projections = all_projections()
-    runner = ProjectionRunner(store, projections, batch_size=batch_size, clock=_clock)
+    if batch_size == DEFAULT:
+        runner = ProjectionRunner(store, projections, clock=_clock)
+    else:
+        size = int(batch_size)
+        runner = ProjectionRunner(
+            store, projections, batch_size=size, max_batch_size=size, clock=_clock
+        )
     head = store.max_position()
     expected = len(dataset.events)
     gc.collect()
@@ -866,13 +876,13 @@ def measure(
 ) -> list[dict[str, Any]]:
     events = len(dataset.events)
     stock_events = min(args.stock_events or events, events)
-    ours: dict[int, list[float]] = {b: [] for b in args.batch_sizes}
-    raw: dict[int, list[float]] = {b: [] for b in args.batch_sizes}
+    ours: dict[int | str, list[float]] = {b: [] for b in args.batch_sizes}
+    raw: dict[int | str, list[float]] = {b: [] for b in args.batch_sizes}
     stock: list[float] = []
     for run in range(1, args.runs + 1):
         for batch in args.batch_sizes:
             with fresh_copy(source, workdir) as store:
-                raw[batch].append(time_raw_read(store, batch, events))
+                raw[batch].append(time_raw_read(store, _page(batch, kind), events))
                 # A new store object, so the raw read leaves no warm pool or cache behind.
             with fresh_copy(source, workdir) as store:
                 ours[batch].append(time_ours(store, batch, dataset))
@@ -912,6 +922,13 @@ def measure(
             }
         )
     return figures
+
+
+def _page(batch: int | str, kind: str) -> int:
+    """The raw read's page: the fixed batch size, or the largest the default runner reads."""
+    if batch != DEFAULT:
+        return int(batch)
+    return MAX_CATCH_UP_BATCH if kind == "postgres" else DEFAULT_BATCH_SIZE
 
 
 def _progress(message: str) -> None:
@@ -990,8 +1007,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="timed runs per figure (default 3)")
     parser.add_argument(
         "--batch-sizes",
-        default="500,2000",
-        help="comma-separated runner batch sizes, also the raw read's page (default 500,2000)",
+        default="2000,default",
+        help="comma-separated fixed runner batch sizes, also the raw read's page, and/or "
+        "'default': the runner's own (2,000 growing to 20,000 on PostgreSQL while batches "
+        "come back full; raw read pages of the largest) (default 2000,default)",
     )
     parser.add_argument(
         "--stores",
@@ -1017,12 +1036,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--events and --runs must be at least 1")
     if args.stock_events is not None and args.stock_events < 1:
         parser.error("--stock-events must be at least 1")
+    items = {b.strip() for b in args.batch_sizes.split(",") if b.strip()}
     try:
-        args.batch_sizes = sorted({int(b) for b in args.batch_sizes.split(",") if b.strip()})
+        fixed = sorted({int(b) for b in items - {DEFAULT}})
     except ValueError:
-        parser.error("--batch-sizes takes comma-separated integers")
-    if not args.batch_sizes or min(args.batch_sizes) < 1:
-        parser.error("--batch-sizes needs at least one size of 1 or more")
+        parser.error("--batch-sizes takes comma-separated integers and/or 'default'")
+    if (not fixed and DEFAULT not in items) or (fixed and min(fixed) < 1):
+        parser.error("--batch-sizes needs at least one size of 1 or more, or 'default'")
+    args.batch_sizes = [*fixed, *([DEFAULT] if DEFAULT in items else [])]
     args.kinds = parse_stores(parser, args.stores)
     return args
 

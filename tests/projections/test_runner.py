@@ -6,11 +6,13 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import ClassVar
 
 import psycopg
 import pytest
 from freezegun import freeze_time
+from structlog.testing import capture_logs
 
 from adapters.projection_runner import ProjectionRunner
 from application import CRM
@@ -269,3 +271,35 @@ def test_a_failing_projection_does_not_hold_back_the_others(crm: CRM) -> None:
     Exploding.armed = False
     runner.catch_up()
     assert all(s.lag_events == 0 and s.last_error is None for s in runner.status())
+
+
+def test_batches_grow_while_they_come_back_full_and_shrink_when_caught_up(
+    postgres_url: str,
+) -> None:
+    with CRM.open(postgres_url) as crm:
+        _deal_history(crm)
+        head = crm.store.max_position()
+        runner = ProjectionRunner(
+            crm.store, [OpportunityPipelineProjection()], batch_size=2, max_batch_size=8
+        )
+        with capture_logs() as logs:
+            runner.catch_up()
+        sizes = [e["events"] for e in logs if e["event"] == "projection_batch"]
+        assert sizes[:3] == [2, 4, 8]
+        assert sum(sizes) == head and max(sizes) <= 8
+        # The last batch was not full: the next catch-up starts at the first size again.
+        for _ in range(2):
+            open_opportunity(crm, register(crm, name="Gamma Ltd"))
+        with capture_logs() as logs:
+            runner.catch_up()
+        assert next(e["events"] for e in logs if e["event"] == "projection_batch") == 2
+
+
+def test_sqlite_batches_keep_their_size_unless_told_otherwise(tmp_path: Path) -> None:
+    with CRM.open(f"sqlite:///{tmp_path / 'crm.db'}") as crm:
+        _deal_history(crm)
+        runner = ProjectionRunner(crm.store, [OpportunityPipelineProjection()], batch_size=2)
+        with capture_logs() as logs:
+            runner.catch_up()
+    assert runner.max_batch_size == 2
+    assert {e["events"] for e in logs if e["event"] == "projection_batch"} <= {1, 2}
