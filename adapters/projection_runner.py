@@ -462,6 +462,7 @@ class ProjectionRunner:
                 for table in projection.tables:
                     for statement in self._dialect.create_table(table, table.name):
                         execute(cursor, self._dialect, statement)
+                    self._drop_stray_rebuild_indexes(cursor, table)
                 self._drop_views(cursor, projection)
                 self._create_views(cursor, projection)
                 d = self._dialect
@@ -472,6 +473,29 @@ class ProjectionRunner:
                     f"VALUES ({d.param}, 0, {d.param}) ON CONFLICT (projection) DO NOTHING",
                     (projection.name, projection.version),
                 )
+
+    def _drop_stray_rebuild_indexes(self, cursor: Any, table: Table) -> None:
+        """Before indexes were renamed at the swap (stores rebuilt before that fix), a
+        rebuilt table kept its shadow's index names and gained the live names at the next
+        start: two copies of each index, both slowing every write. With no rebuild under
+        way (no shadow table), an index under a shadow name is such a copy."""
+        d = self._dialect
+        shadow = table.name + REBUILD_SUFFIX
+        if d.kind == "postgres":
+            found = query(
+                cursor, d, "SELECT to_regclass(%s) IS NOT NULL AS found", [d.table(shadow)]
+            )
+        else:
+            found = query(
+                cursor,
+                d,
+                "SELECT COUNT(*) > 0 AS found FROM sqlite_master WHERE type = 'table' AND name = ?",
+                [shadow],
+            )
+        if found and found[0]["found"]:
+            return
+        for index in table.indexes:
+            execute(cursor, d, d.drop_index(d.index_name(shadow, index)))
 
     def _lock_tracking(self, cursor: Any, name: str) -> dict[str, Any]:
         """Read the tracking row inside the write transaction, locked against other runners

@@ -15,6 +15,7 @@ from freezegun import freeze_time
 from structlog.testing import capture_logs
 
 from adapters.projection_runner import ProjectionRunner
+from adapters.sql import dialect_of, execute, write_transaction
 from application import CRM
 from application.commands import (
     ChangeOpportunityStage,
@@ -180,6 +181,29 @@ def test_a_rebuilt_table_keeps_one_copy_of_each_index_under_the_live_name(crm: C
     _deal_history(crm)
     ProjectionRunner(crm.store, [OpportunityPipelineProjection()]).rebuild("opportunity_pipeline")
     ProjectionRunner(crm.store, [OpportunityPipelineProjection()]).catch_up()  # a new start
+    for table in OpportunityPipelineProjection.tables:
+        expected = sorted(f"ix_{table.name}_{'_'.join(i)}"[:63] for i in table.indexes)
+        assert _index_names(crm, table.name) == expected
+
+
+def test_a_start_drops_the_second_index_copies_left_by_rebuilds_before_the_fix(
+    crm: CRM,
+) -> None:
+    _deal_history(crm)
+    ProjectionRunner(crm.store, [OpportunityPipelineProjection()]).catch_up()
+    d = dialect_of(crm.store)
+    with write_transaction(crm.store) as cursor:  # what such a rebuild left behind
+        for table in OpportunityPipelineProjection.tables:
+            for index in table.indexes:
+                columns = ", ".join(d.quote(c) for c in index)
+                name = d.index_name(table.name + "__rebuild", index)
+                execute(
+                    cursor, d, f"CREATE INDEX {d.quote(name)} ON {d.table(table.name)} ({columns})"
+                )
+    assert any("__rebuild" in n for n in _index_names(crm, "opportunity_pipeline"))
+
+    ProjectionRunner(crm.store, [OpportunityPipelineProjection()]).catch_up()  # a new start
+
     for table in OpportunityPipelineProjection.tables:
         expected = sorted(f"ix_{table.name}_{'_'.join(i)}"[:63] for i in table.indexes)
         assert _index_names(crm, table.name) == expected
