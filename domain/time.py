@@ -12,6 +12,8 @@ LATEST_DATE = date(2200, 12, 31)
 
 def ensure_utc(moment: datetime) -> datetime:
     """Reject naive datetimes instead of guessing their zone: a guess silently shifts history."""
+    if moment.tzinfo is UTC:  # already UTC (most calls: every event's timestamps)
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("datetime must be timezone-aware (naive datetimes are ambiguous)")
     try:
