@@ -212,11 +212,14 @@ class BatchExecutor:
         to_store = [event for item in checked for event in item.events]
         if not to_store:
             return [item.outcome for item in checked]
+        # A stream these commands write needs no look: its first new version is taken if
+        # anyone else has written to it since, and the append then conflicts.
+        written = {event.aggregate_id for event in to_store}
         read: dict[UUID, int] = {}
         for item in checked:
             for stream_id, version in item.reads.items():
-                # The first reader in this run saw the stream as it was before the run.
-                read[stream_id] = min(version, read.get(stream_id, version))
+                if stream_id not in written:
+                    read[stream_id] = version
         now = stream_versions(self._store, read)
         moved = sum(1 for stream_id, version in read.items() if now.get(stream_id, 0) != version)
         if not moved:

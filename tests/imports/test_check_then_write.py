@@ -20,7 +20,7 @@ from adapters.audit.verify import verify_chains
 from adapters.cli.importer import run_import as run_import_command
 from adapters.imports.streams import load_streams, stream_versions
 from application import CRM, handlers
-from application.command_log import command_stream_id
+from application.command_log import command_stream_id, derived_id
 from application.commands import MergeCustomers, RegisterCustomer
 from application.commands.order import ImportOrder
 from domain.events.customer import CustomerRegistered, CustomersMerged
@@ -217,3 +217,22 @@ def run_import(path: Path, store_url: str, *, batch_size: int = 500) -> tuple[in
     with redirect_stdout(buffer), redirect_stderr(buffer):
         code = run_import_command(args)
     return code, buffer.getvalue()
+
+
+def test_a_command_reading_what_an_earlier_one_in_the_batch_created_is_written_at_once(
+    crm: CRM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order's customer is registered by the same batch: the store does not have it
+    yet when the batch is written, and that is no reason to decide the batch again."""
+    register_command = customer("NEW")
+    new_customer = derived_id(register_command, "customer")
+    calls = count_handler_calls(monkeypatch, ImportOrder)
+    appends = count_appends(crm, monkeypatch)
+
+    checked = crm.check_batch([register_command, order(new_customer, "O-1")], actor=ADMIN)
+    outcomes = crm.write_checked(checked, actor=ADMIN)
+
+    assert [o.ok for o in outcomes] == [True, True]
+    assert len(calls) == 1
+    assert appends == [6]
+    assert topics(crm)["OrderImported"] == 1
