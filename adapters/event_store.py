@@ -22,6 +22,7 @@ import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -57,6 +58,14 @@ from domain.events.base import DomainEvent
 
 EVENTS_TABLE = "stored_events"
 HEADS_CACHED = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedAppend:
+    """Rows encoded for one append (``EventStore.encode``), with the key changes they take."""
+
+    rows: list[StoredEvent]
+    keys: KeyChanges
 
 
 class AppendConflict(Exception):
@@ -121,8 +130,13 @@ class EventStore:
 
     def append(self, events: Sequence[DomainEvent]) -> list[int]:
         """Append events of any number of streams atomically; returns their positions."""
-        stored: list[StoredEvent] = []
-        heads: dict[UUID, tuple[int, str]] = {}
+        return self.append_encoded(self.encode(events))
+
+    def encode(self, events: Sequence[DomainEvent]) -> EncodedAppend:
+        """The first half of ``append``: the rows of these events, personal values
+        encrypted (keys of new customers created), not yet chained or stored. Nothing here
+        depends on the stream heads, so a bulk writer may encode its next batch while the
+        one before is being stored (``append_encoded``)."""
         keys = KeyChanges()
         ciphers: dict[UUID, AESGCM] = {}
         # A stream this append starts has no key yet (a key is written with the first
@@ -139,17 +153,31 @@ class EventStore:
             ciphers[customer_id] = cipher
             return cipher
 
+        rows: list[StoredEvent] = []
         for event in events:
-            head = heads.get(event.aggregate_id)
-            if head is not None and head[0] == event.version - 1:
-                prev = head[1]
-            else:
-                prev = self._hash_of(event.aggregate_id, event.version - 1)
             if event.event_type() == ERASURE_TOPIC:
                 keys.destroyed.append(event.aggregate_id)
-            row, hash_ = self.mapper.sealed(self.mapper.to_stored_event(event, cipher_for), prev)
-            stored.append(row)
-            heads[event.aggregate_id] = (event.version, hash_)
+            rows.append(self.mapper.to_stored_event(event, cipher_for))
+        return EncodedAppend(rows, keys)
+
+    def append_encoded(self, encoded: EncodedAppend) -> list[int]:
+        """The second half of ``append``: chain the rows into their streams and store
+        them, with their key changes, in one transaction; returns their positions. A key
+        another append created meanwhile for the same customer makes this one conflict."""
+        stored: list[StoredEvent] = []
+        heads: dict[UUID, tuple[int, str]] = {}
+        keys = encoded.keys
+        for row in encoded.rows:
+            aggregate_id = _uuid(row.originator_id)
+            version = row.originator_version
+            head = heads.get(aggregate_id)
+            if head is not None and head[0] == version - 1:
+                prev = head[1]
+            else:
+                prev = self._hash_of(aggregate_id, version - 1)
+            sealed, hash_ = self.mapper.sealed(row, prev)
+            stored.append(sealed)
+            heads[aggregate_id] = (version, hash_)
         if keys.destroyed:
             keys.drop_snapshots = self._has_snapshots()
         try:

@@ -27,7 +27,8 @@ through ``run``, against the store as it is now.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
@@ -36,7 +37,7 @@ from uuid import UUID, uuid4
 import structlog
 from pydantic import ValidationError
 
-from adapters.event_store import AppendConflict, EventStore
+from adapters.event_store import AppendConflict, EncodedAppend, EventStore
 from adapters.imports.streams import load_streams, stream_versions
 from application import handlers as _handlers
 from application.actor import Actor
@@ -91,6 +92,14 @@ class CheckedCommand:
     outcome: BatchOutcome
     events: tuple[DomainEvent, ...] = ()
     reads: Mapping[UUID, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    checked: Sequence[CheckedCommand]
+    encoded: EncodedAppend | None
+    read: dict[UUID, int]
+    events: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,10 +217,29 @@ class BatchExecutor:
         """Store what ``check`` decided for these commands in ONE append. If a stream their
         decisions read has moved on since, or another writer took a stream they write,
         nothing is stored and they run again through ``run``."""
-        started = time.perf_counter()
+        return self._finish_write(self._prepare_write(checked), actor)
+
+    def write_all(
+        self, batches: Iterable[Sequence[CheckedCommand]], *, actor: Actor
+    ) -> Generator[list[BatchOutcome], None, None]:
+        """``write`` for each batch in turn, yielding its outcomes; the events of the next
+        batch are encoded while the one before is being stored (in a thread of its own,
+        which mostly waits for the database). A batch is stored only once the outcomes of
+        the one before were taken: stop iterating and nothing more is written."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-batch-write") as writer:
+            storing: Future[list[BatchOutcome]] | None = None
+            for checked in batches:
+                prepared = self._prepare_write(checked)
+                if storing is not None:
+                    yield storing.result()
+                storing = writer.submit(self._finish_write, prepared, actor)
+            if storing is not None:
+                yield storing.result()
+
+    def _prepare_write(self, checked: Sequence[CheckedCommand]) -> _Write:
+        """What a write stores, encoded, and the streams to look at first. Reads nothing
+        that another write in flight could change (see ``EventStore.encode``)."""
         to_store = [event for item in checked for event in item.events]
-        if not to_store:
-            return [item.outcome for item in checked]
         # A stream these commands write needs no look: its first new version is taken if
         # anyone else has written to it since, and the append then conflicts.
         written = {event.aggregate_id for event in to_store}
@@ -220,18 +248,26 @@ class BatchExecutor:
             for stream_id, version in item.reads.items():
                 if stream_id not in written:
                     read[stream_id] = version
-        now = stream_versions(self._store, read)
-        moved = sum(1 for stream_id, version in read.items() if now.get(stream_id, 0) != version)
+        encoded = self._store.encode(to_store) if to_store else None
+        return _Write(checked, encoded, read, len(to_store))
+
+    def _finish_write(self, prepared: _Write, actor: Actor) -> list[BatchOutcome]:
+        started = time.perf_counter()
+        checked = prepared.checked
+        if prepared.encoded is None:
+            return [item.outcome for item in checked]
+        now = stream_versions(self._store, prepared.read)
+        moved = sum(1 for s, version in prepared.read.items() if now.get(s, 0) != version)
         if not moved:
             try:
-                self._store.append(to_store)
+                self._store.append_encoded(prepared.encoded)
             except AppendConflict:
                 moved = -1
         if moved:
             self._log.info("batch_stale", commands=len(checked), moved_streams=max(moved, 0))
             return self.run([item.command for item in checked], actor=actor)
         outcomes = [item.outcome for item in checked]
-        self._report(outcomes, len(to_store), started, dry_run=False)
+        self._report(outcomes, prepared.events, started, dry_run=False)
         return outcomes
 
     def _decide(

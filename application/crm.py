@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self, TypeVar
@@ -244,6 +244,14 @@ class CRM:
         """Store checked commands in one transaction; if the store has changed since the
         check where their decisions read it, they run again as by ``execute_batch``."""
         return self._batch().write(checked, actor=actor)
+
+    def write_checked_batches(
+        self, batches: Iterable[Sequence[CheckedCommand]], *, actor: Actor
+    ) -> Generator[list[BatchOutcome], None, None]:
+        """``write_checked`` for each batch in turn, yielding its outcomes, the next batch
+        encoded while the one before is stored. A batch is stored only after the outcomes
+        of the one before were taken: stop (or close the iterator) and nothing more is."""
+        return self._batch().write_all(batches, actor=actor)
 
     def _batch(self) -> BatchExecutor:
         return BatchExecutor(

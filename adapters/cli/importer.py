@@ -119,21 +119,27 @@ def _write(
     batches). A batch runs again only if the store changed where the check read it."""
     new = events = batches = 0
     show_progress = sys.stderr.isatty()
-    for start in range(0, len(plans), batch_size):
-        chunk = plans[start : start + batch_size]
-        outcomes = crm.write_checked([item for _, item in chunk], actor=IMPORTER)
-        errors = _failures([plan for plan, _ in chunk], outcomes)
-        if errors:
-            # Only another writer changing the store since the check gets here; the batches
-            # before are stored, and a re-run after fixing the rows completes the import.
-            return errors
-        fresh = [o.result for o in outcomes if o.result is not None and not o.result.replayed]
-        new += len(fresh)
-        events += sum(len(result.events) for result in fresh)
-        batches += 1
-        if show_progress:
-            done = min(start + batch_size, len(plans))
-            print(f"\r{source}: {done}/{len(plans)} written", end="", file=sys.stderr, flush=True)
+    starts = range(0, len(plans), batch_size)
+    chunks = [plans[start : start + batch_size] for start in starts]
+    written = crm.write_checked_batches(
+        ([item for _, item in chunk] for chunk in chunks), actor=IMPORTER
+    )
+    # Closing the writer on the way out stores no batch whose predecessor was not seen.
+    with contextlib.closing(written):
+        for start, chunk, outcomes in zip(starts, chunks, written, strict=True):
+            errors = _failures([plan for plan, _ in chunk], outcomes)
+            if errors:
+                # Only another writer changing the store since the check gets here; the
+                # batches before are stored, and a re-run after fixing the rows completes
+                # the import.
+                return errors
+            fresh = [o.result for o in outcomes if o.result is not None and not o.result.replayed]
+            new += len(fresh)
+            events += sum(len(result.events) for result in fresh)
+            batches += 1
+            if show_progress:
+                done = f"{min(start + batch_size, len(plans))}/{len(plans)}"
+                print(f"\r{source}: {done} written", end="", file=sys.stderr, flush=True)
     if show_progress:
         print(file=sys.stderr)
     return new, events, batches

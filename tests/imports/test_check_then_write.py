@@ -18,14 +18,15 @@ import pytest
 
 from adapters.audit.verify import verify_chains
 from adapters.cli.importer import run_import as run_import_command
+from adapters.event_store import EncodedAppend
 from adapters.imports.streams import load_streams, stream_versions
 from application import CRM, handlers
 from application.command_log import command_stream_id, derived_id
-from application.commands import MergeCustomers, RegisterCustomer
+from application.commands import MergeCustomers, RegisterCustomer, UpdateCustomerProfile
 from application.commands.order import ImportOrder
 from domain.events.customer import CustomerRegistered, CustomersMerged
 from tests.application.builders import ADMIN, MANAGER, REP, register
-from tests.imports.test_execute_batch import count_appends, customer, order, topics
+from tests.imports.test_execute_batch import customer, order, topics
 
 
 def test_writing_what_was_checked_stores_what_execute_batch_would(crm: CRM, store_url: str) -> None:
@@ -70,7 +71,7 @@ def test_each_command_is_decided_once_from_check_to_write(
     crm: CRM, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = count_handler_calls(monkeypatch, RegisterCustomer)
-    appends = count_appends(crm, monkeypatch)
+    appends = count_inserts(crm, monkeypatch)
 
     checked = crm.check_batch([customer(f"R-{i}") for i in range(4)], actor=ADMIN)
     crm.write_checked(checked[:2], actor=ADMIN)
@@ -190,6 +191,19 @@ def test_the_import_decides_each_row_once_and_a_bad_file_still_writes_nothing(
     )
 
 
+def count_inserts(crm: CRM, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The rows of each insert (``append`` and ``append_encoded`` both end in one)."""
+    calls: list[int] = []
+    real = crm.store.append_encoded
+
+    def append_encoded(encoded: EncodedAppend) -> list[int]:
+        calls.append(len(encoded.rows))
+        return real(encoded)
+
+    monkeypatch.setattr(crm.store, "append_encoded", append_encoded)
+    return calls
+
+
 def count_handler_calls(monkeypatch: pytest.MonkeyPatch, kind: type[Any]) -> list[Any]:
     calls: list[Any] = []
     real: Callable[..., Any] = handlers.HANDLERS[kind]
@@ -227,7 +241,7 @@ def test_a_command_reading_what_an_earlier_one_in_the_batch_created_is_written_a
     register_command = customer("NEW")
     new_customer = derived_id(register_command, "customer")
     calls = count_handler_calls(monkeypatch, ImportOrder)
-    appends = count_appends(crm, monkeypatch)
+    appends = count_inserts(crm, monkeypatch)
 
     checked = crm.check_batch([register_command, order(new_customer, "O-1")], actor=ADMIN)
     outcomes = crm.write_checked(checked, actor=ADMIN)
@@ -236,3 +250,51 @@ def test_a_command_reading_what_an_earlier_one_in_the_batch_created_is_written_a
     assert len(calls) == 1
     assert appends == [6]
     assert topics(crm)["OrderImported"] == 1
+
+
+def test_batches_written_in_turn_stop_at_the_first_refused_and_store_nothing_after_it(
+    crm: CRM, store_url: str
+) -> None:
+    checked = crm.check_batch([customer(f"R-{i}") for i in range(6)], actor=ADMIN)
+    with CRM.open(store_url) as rival:
+        rival.execute(RegisterCustomer(kind="company", name="Rival", external_ref="R-2"), actor=REP)
+
+    seen: list[list[bool]] = []
+    written = crm.write_checked_batches([checked[0:2], checked[2:4], checked[4:6]], actor=ADMIN)
+    for outcomes in written:
+        seen.append([o.ok for o in outcomes])
+        if not all(seen[-1]):
+            written.close()
+            break
+
+    assert seen == [[True, True], [False, True]]
+    counts = topics(crm)
+    assert counts["CustomerRegistered"] == 4  # R-0, R-1, R-3 and the rival's R-2
+    for late in checked[4:6]:
+        assert late.outcome.result is not None
+        assert crm.store.load(late.outcome.result.aggregate_id) == []
+    assert verify_chains(crm.store).ok
+
+
+def test_a_batch_writing_a_stream_the_batch_before_wrote_chains_to_it(
+    crm: CRM, store_url: str
+) -> None:
+    """The second batch is encoded while the first is being stored: its event is still
+    chained to the first batch's, and its personal values stay readable."""
+    register_command = customer("NEW", kind="individual", name="Wang Wei", phone="+86 1")
+    new_customer = derived_id(register_command, "customer")
+    assert new_customer is not None
+    update = UpdateCustomerProfile(
+        customer_id=new_customer, phone="+86 139 0000 0002", command_id="update-new"
+    )
+    checked = crm.check_batch([register_command, update], actor=ADMIN)
+
+    batches = crm.write_checked_batches([checked[:1], checked[1:]], actor=ADMIN)
+    outcomes = [outcome for batch in batches for outcome in batch]
+
+    assert [o.ok for o in outcomes] == [True, True]
+    assert verify_chains(crm.store).ok
+    with CRM.open(store_url) as fresh:
+        events = fresh.store.load(new_customer)
+    assert [e.version for e in events] == [1, 2]
+    assert events[1].contact.phone == "+86 139 0000 0002"  # type: ignore[attr-defined]
