@@ -229,7 +229,13 @@ class BatchExecutor:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-batch-write") as writer:
             storing: Future[list[BatchOutcome]] | None = None
             for checked in batches:
-                prepared = self._prepare_write(checked)
+                try:
+                    prepared = self._prepare_write(checked)
+                except Exception:
+                    # The batch in flight is stored all the same: say so before failing.
+                    if storing is not None:
+                        yield storing.result()
+                    raise
                 if storing is not None:
                     yield storing.result()
                 storing = writer.submit(self._finish_write, prepared, actor)

@@ -298,3 +298,26 @@ def test_a_batch_writing_a_stream_the_batch_before_wrote_chains_to_it(
         events = fresh.store.load(new_customer)
     assert [e.version for e in events] == [1, 2]
     assert events[1].contact.phone == "+86 139 0000 0002"  # type: ignore[attr-defined]
+
+
+def test_a_batch_that_fails_to_encode_still_reports_the_one_stored_meanwhile(
+    crm: CRM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked = crm.check_batch([customer(f"E-{i}") for i in range(4)], actor=ADMIN)
+    encode = crm.store.encode
+    calls: list[int] = []
+
+    def failing_second(events: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        return encode(events)
+
+    monkeypatch.setattr(crm.store, "encode", failing_second)
+    written = crm.write_checked_batches([checked[0:2], checked[2:4]], actor=ADMIN)
+    seen = [[o.ok for o in next(written)]]
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        next(written)
+
+    assert seen == [[True, True]]  # stored while the second was encoded, and reported
+    assert topics(crm)["CustomerRegistered"] == 2
