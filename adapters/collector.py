@@ -1,12 +1,15 @@
-"""Pausing Python's cyclic garbage collector while a projection catches up.
+"""Pausing Python's cyclic garbage collector while a bulk job runs: a projection catching
+up or rebuilding, a CSV import.
 
-A catch-up keeps many long-lived objects (decoded events, what projections remember of
-their tables), and the collector's full passes walk all of them again and again as that
-heap grows: measured on 100,000 events, ten full passes took about a third of the
-catch-up's time, and more the longer the log. Nearly nothing a batch drops is cyclic
-(reference counting frees it), so the collector is paused for the catch-up and run once
-every ``COLLECT_EVERY`` events, which bounds what cyclic garbage can pile up; it works as
-before once the catch-up ends.
+Such a job holds many long-lived objects (decoded events, what projections remember of
+their tables, a whole file's commands), and the collector's full passes walk all of them
+again and again as that heap grows: on a 100,000-event catch-up ten full passes took about
+a third of the time; on an import of 20,000 customers and 70,000 orders, 4.8 s of 33 s even
+at thresholds of 100,000 / 50 / 1,000. Nearly nothing such a job drops is cyclic (437
+objects for those 90,000 imported commands; reference counting frees the rest), so the
+collector is paused meanwhile. A catch-up runs it once every ``COLLECT_EVERY`` events,
+which bounds what cyclic garbage can pile up; an import once at the end. It works as
+before once the job ends.
 
 The collector is process-wide: the first of several threads catching up at once pauses it
 and the last one restores what it found, so a host that disabled it keeps it disabled.

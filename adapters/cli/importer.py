@@ -18,11 +18,12 @@ import gc
 import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
 from adapters.cli.import_plans import Plan, command_errors, customer_plans, order_plans
+from adapters.collector import collector_paused
 from adapters.imports.csv_file import CsvRow, RowError, read_csv
 from adapters.imports.formats import CUSTOMERS, ORDERS
 from adapters.imports.streams import load_streams
@@ -44,8 +45,12 @@ def run_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"crm: no such file: {path}", file=sys.stderr)
         return 1
-    with _bulk_allocation():
-        return _import(args, path)
+    # An import holds a whole file's commands and events (adapters/collector.py).
+    try:
+        with collector_paused():
+            return _import(args, path)
+    finally:
+        gc.collect()
 
 
 def _import(args: argparse.Namespace, path: Path) -> int:
@@ -92,24 +97,6 @@ def _import(args: argparse.Namespace, path: Path) -> int:
         f"{time.perf_counter() - started:.1f}s)"
     )
     return 0
-
-
-@contextlib.contextmanager
-def _bulk_allocation() -> Iterator[None]:
-    """An import holds a whole file's commands and events in memory, and Python's cyclic
-    garbage collector rescans all of them every few thousand allocations: measured on 3,000
-    customers and 10,500 orders, a third of the run time. Even collecting far less often
-    (thresholds 100,000 / 50 / 1,000) cost 4.8 s of 33 s on 20,000 customers and 70,000
-    orders. An import makes almost no cyclic garbage (437 objects for those 90,000
-    commands), so the collector is off meanwhile, and collects once at the end."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-        gc.collect()
 
 
 def _write(
