@@ -179,12 +179,15 @@ def _decrypt_personal(
 ) -> None:
     """Each encrypted value in clear, or as erased when no open store holds its key."""
     subject = data_subject(topic, data, aggregate_id)
+    stores: list[KeyStore] | None = None  # the ring, listed once per event
     for path in candidate_paths(topic):
         value = get_path(data, path)
         if not is_encrypted(value):
             continue
         plaintext = None
-        for key_store in open_key_stores(keys):
+        if stores is None:
+            stores = open_key_stores(keys)
+        for key_store in stores:
             cipher = key_store.cipher(subject)
             if cipher is not None:
                 plaintext = decrypt(cipher, subject, path, value)
