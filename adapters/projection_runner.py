@@ -126,6 +126,9 @@ class ProjectionRunner:
         # Lockstep: the projections furthest behind share each batch (one read, one decode,
         # one transaction); the others wait for them to arrive at their position.
         collections = Collections()
+        now = self._clock()
+        for projection in selected:
+            projection.catch_up_begins(now)
         with collector_paused():
             while True:
                 positions = {p.name: int(self._tracking(p.name)["position"]) for p in selected}
@@ -157,6 +160,7 @@ class ProjectionRunner:
                     execute(cursor, self._dialect, statement)
             self._upsert_tracking(cursor, shadow, 0, projection.version)
         collections = Collections()
+        projection.catch_up_begins(self._clock())
         with collector_paused():
             while applied := self._process_batch(projection, shadow, live=False):
                 collections.applied(applied)

@@ -137,14 +137,20 @@ class CursorRowStore:
             found.extend(self._decode(spec, row) for row in rows)
         return found
 
-    def select_due(self, table: str, column: str, until: datetime) -> list[Row]:
+    def select_due(
+        self, table: str, column: str, until: datetime, *, present: Sequence[str] = ()
+    ) -> list[Row]:
         self.flush(table)
         spec, physical = self._table(table)
         types = {c.name: c.type for c in spec.columns}
         d = self._dialect
+        unknown = [c for c in present if c not in types]
+        if unknown:
+            raise KeyError(f"table {spec.name} has no columns {unknown}")
         statement = (
             f"SELECT * FROM {physical} WHERE {d.quote(column)} IS NOT NULL "  # noqa: S608 # nosec B608 # checked identifiers
             f"AND {d.quote(column)} <= {d.param}"
+            + "".join(f" AND {d.quote(c)} IS NOT NULL" for c in present)
         )
         rows = query(self._cursor, d, statement, [d.to_db(types[column], until)])
         return [self._decode(spec, row) for row in rows]

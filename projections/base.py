@@ -49,8 +49,11 @@ class RowStore(Protocol):
         ``columns`` when given (a wide column not needed this time stays on the server)."""
         ...
 
-    def select_due(self, table: str, column: str, until: datetime) -> list[Row]:
-        """Rows whose ``column`` (a timestamp) is at or before ``until``."""
+    def select_due(
+        self, table: str, column: str, until: datetime, *, present: Sequence[str] = ()
+    ) -> list[Row]:
+        """Rows whose ``column`` (a timestamp) is at or before ``until`` and whose
+        ``present`` columns are not NULL."""
         ...
 
 
@@ -90,3 +93,8 @@ class Projection(ABC):
     def batch_committed(self, token: int, tracking: str, position: int) -> None:  # noqa: B027 - optional hook
         """The batch that ``batch_begins`` returned ``token`` for has committed: the tables
         now hold ``position``. Called after the commit, perhaps after another batch began."""
+
+    def catch_up_begins(self, now: datetime) -> None:  # noqa: B027 - optional hook
+        """The runner's clock as a catch-up or rebuild starts. A projection may compute its
+        time-dependent columns as of it from the first batch on, so that the tick after
+        the catch-up finds little left to do; the tables it ends with are the same."""

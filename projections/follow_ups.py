@@ -74,6 +74,15 @@ class FollowUpsProjection(Projection):
     version: ClassVar[int] = 3
     tables: ClassVar[tuple[Table, ...]] = (FOLLOW_UPS,)
 
+    def __init__(self) -> None:
+        # The runner's clock at the start of a catch-up: a birthday row is written due on
+        # the next birthday from then on, where the tick after the catch-up would roll it.
+        self._today: date | None = None
+
+    def catch_up_begins(self, now: datetime) -> None:
+        today = now.date()
+        self._today = today if self._today is None else max(self._today, today)
+
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         for event in events:
             if isinstance(event, FollowUpScheduled):
@@ -121,13 +130,13 @@ class FollowUpsProjection(Projection):
         else:
             self._birthday(rows, customer_id, birthday, at)
 
-    @staticmethod
-    def _birthday(rows: RowStore, customer_id: UUID, birthday: date, at: datetime) -> None:
+    def _birthday(self, rows: RowStore, customer_id: UUID, birthday: date, at: datetime) -> None:
+        on_or_after = at.date() if self._today is None else max(at.date(), self._today)
         row: Row = {
             "follow_up_id": birthday_row_id(customer_id),
             "customer_id": customer_id,
             "purpose": "birthday",
-            "due_at": _midnight(next_birthday(birthday, at.date())),
+            "due_at": _midnight(next_birthday(birthday, on_or_after)),
             "status": "scheduled",
             "assignee_id": None,
             "scheduled_at": at,
@@ -138,10 +147,10 @@ class FollowUpsProjection(Projection):
 
     def tick(self, now: datetime, rows: RowStore) -> None:
         """A birthday that has passed rolls on to the next one."""
-        for row in rows.select_due(FOLLOW_UPS.name, "due_at", now):
-            # only the automatic rows (they carry the birthday), not a follow-up someone
-            # scheduled with the purpose "birthday"
-            if row["birthday"] is None or row["due_at"].date() >= now.date():
+        # only the automatic rows (they carry the birthday), not a follow-up someone
+        # scheduled with the purpose "birthday", nor every follow-up ever due
+        for row in rows.select_due(FOLLOW_UPS.name, "due_at", now, present=("birthday",)):
+            if row["due_at"].date() >= now.date():
                 continue
             row["due_at"] = _midnight(next_birthday(row["birthday"], now.date()))
             rows.upsert(FOLLOW_UPS.name, row)

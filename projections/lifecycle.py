@@ -241,6 +241,9 @@ class CustomerLifecycleProjection(Projection):
         self._known.clear()
         self._decoded.clear()
 
+    def catch_up_begins(self, now: datetime) -> None:
+        self._until = now if self._until is None else max(self._until, now)
+
     def batch_begins(self, tracking: str, position: int) -> int:
         return self._memory.begins(tracking, position)
 
