@@ -202,6 +202,14 @@ class _Known:
             group[(row["aggregate_id"], row["version"])] = {k: row[k] for k in EVENT_KEYS}
             self.events += 1
 
+    def begin(self, customer_id: UUID) -> None:
+        """A customer registered just now: nothing gathered or referred concerns it yet
+        (every command naming a customer loads it first, so none comes before its
+        registration in the log), and there is nothing to read back."""
+        self.gathered.setdefault(customer_id, {})
+        self.referred.setdefault(customer_id, [])
+        self.referrers.setdefault(customer_id, [])
+
     def refer(self, referrer: UUID, referred: UUID) -> None:
         for index, key, value in (
             (self.referred, referrer, referred),
@@ -364,6 +372,8 @@ class CustomerLifecycleProjection(Projection):
             return None  # the survivor's copy carries the same facts
         if isinstance(event, CUSTOMER_EVENTS):
             customer_id, kind = event.aggregate_id, "customer"
+            if isinstance(event, CustomerRegistered) and event.version == 1:
+                self._known.begin(customer_id)
             if isinstance(event, CustomerReferred):
                 referred = self.aliases.resolve(rows, event.referred_customer_id)
                 if referred != customer_id:
