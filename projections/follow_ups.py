@@ -80,8 +80,7 @@ class FollowUpsProjection(Projection):
         self._today: date | None = None
 
     def catch_up_begins(self, now: datetime) -> None:
-        today = now.date()
-        self._today = today if self._today is None else max(self._today, today)
+        self._today = now.date()
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         for event in events:

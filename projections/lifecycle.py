@@ -250,7 +250,7 @@ class CustomerLifecycleProjection(Projection):
         self._decoded.clear()
 
     def catch_up_begins(self, now: datetime) -> None:
-        self._until = now if self._until is None else max(self._until, now)
+        self._until = now  # as a tick does: the runner's clock is the newest instant known
 
     def batch_begins(self, tracking: str, position: int) -> int:
         return self._memory.begins(tracking, position)
