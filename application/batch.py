@@ -217,7 +217,7 @@ class BatchExecutor:
         """Store what ``check`` decided for these commands in ONE append. If a stream their
         decisions read has moved on since, or another writer took a stream they write,
         nothing is stored and they run again through ``run``."""
-        return self._finish_write(self._prepare_write(checked), actor)
+        return self._finish_write(self._prepare_write(checked), actor)[0]
 
     def write_all(
         self, batches: Iterable[Sequence[CheckedCommand]], *, actor: Actor
@@ -227,20 +227,28 @@ class BatchExecutor:
         which mostly waits for the database). A batch is stored only once the outcomes of
         the one before were taken: stop iterating and nothing more is written."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crm-batch-write") as writer:
-            storing: Future[list[BatchOutcome]] | None = None
+            storing: Future[tuple[list[BatchOutcome], bool]] | None = None
+            # Once a batch was decided again, what the check decided for the later ones
+            # may rest on events that were never stored: they are decided again too.
+            redecide = False
             for checked in batches:
                 try:
                     prepared = self._prepare_write(checked)
                 except Exception:
                     # The batch in flight is stored all the same: say so before failing.
                     if storing is not None:
-                        yield storing.result()
+                        yield storing.result()[0]
                     raise
                 if storing is not None:
-                    yield storing.result()
-                storing = writer.submit(self._finish_write, prepared, actor)
+                    outcomes, again = storing.result()
+                    redecide = redecide or again
+                    yield outcomes
+                if redecide:
+                    storing = writer.submit(self._run_again, prepared, actor)
+                else:
+                    storing = writer.submit(self._finish_write, prepared, actor)
             if storing is not None:
-                yield storing.result()
+                yield storing.result()[0]
 
     def _prepare_write(self, checked: Sequence[CheckedCommand]) -> _Write:
         """What a write stores, encoded, and the streams to look at first. Reads nothing
@@ -248,20 +256,36 @@ class BatchExecutor:
         to_store = [event for item in checked for event in item.events]
         # A stream these commands write needs no look: its first new version is taken if
         # anyone else has written to it since, and the append then conflicts.
-        written = {event.aggregate_id for event in to_store}
+        first_written: dict[UUID, int] = {}
+        for event in to_store:
+            first = first_written.get(event.aggregate_id)
+            if first is None or event.version < first:
+                first_written[event.aggregate_id] = event.version
         read: dict[UUID, int] = {}
         for item in checked:
             for stream_id, version in item.reads.items():
-                if stream_id not in written:
+                if stream_id not in first_written:
                     read[stream_id] = version
+        # A stream they continue must end where their decisions found it: an earlier batch
+        # they built on may have been refused or decided again (its next version would
+        # then be free, and the events would hang on nothing). A stream they start
+        # needs no look: its version 1 is taken if anyone wrote it since.
+        for stream_id, first in first_written.items():
+            if first > 1:
+                read[stream_id] = first - 1
         encoded = self._store.encode(to_store) if to_store else None
         return _Write(checked, encoded, read, len(to_store))
 
-    def _finish_write(self, prepared: _Write, actor: Actor) -> list[BatchOutcome]:
+    def _run_again(self, prepared: _Write, actor: Actor) -> tuple[list[BatchOutcome], bool]:
+        return self.run([item.command for item in prepared.checked], actor=actor), True
+
+    def _finish_write(self, prepared: _Write, actor: Actor) -> tuple[list[BatchOutcome], bool]:
+        """The batch's outcomes, and whether it was decided again rather than stored as
+        checked."""
         started = time.perf_counter()
         checked = prepared.checked
         if prepared.encoded is None:
-            return [item.outcome for item in checked]
+            return [item.outcome for item in checked], False
         now = stream_versions(self._store, prepared.read)
         moved = sum(1 for s, version in prepared.read.items() if now.get(s, 0) != version)
         if not moved:
@@ -271,10 +295,10 @@ class BatchExecutor:
                 moved = -1
         if moved:
             self._log.info("batch_stale", commands=len(checked), moved_streams=max(moved, 0))
-            return self.run([item.command for item in checked], actor=actor)
+            return self._run_again(prepared, actor)
         outcomes = [item.outcome for item in checked]
         self._report(outcomes, prepared.events, started, dry_run=False)
-        return outcomes
+        return outcomes, False
 
     def _decide(
         self,

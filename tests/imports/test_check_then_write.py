@@ -321,3 +321,29 @@ def test_a_batch_that_fails_to_encode_still_reports_the_one_stored_meanwhile(
 
     assert seen == [[True, True]]  # stored while the second was encoded, and reported
     assert topics(crm)["CustomerRegistered"] == 2
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_a_batch_continuing_a_stream_an_earlier_batch_failed_to_create_is_decided_again(
+    crm: CRM, store_url: str, pipelined: bool
+) -> None:
+    """The second batch was checked on top of the first: when the first is refused at
+    write time, the second must not hang its events on a stream that was never stored."""
+    register_command = customer("GAP")
+    new_customer = derived_id(register_command, "customer")
+    assert new_customer is not None
+    update = UpdateCustomerProfile(customer_id=new_customer, name="Renamed", command_id="gap-1")
+    checked = crm.check_batch([register_command, update], actor=ADMIN)
+    with CRM.open(store_url) as rival:  # takes the external ref before the write
+        rival.execute(RegisterCustomer(kind="company", name="Rival", external_ref="GAP"), actor=REP)
+
+    if pipelined:
+        first, second = crm.write_checked_batches([checked[:1], checked[1:]], actor=ADMIN)
+    else:
+        first = crm.write_checked(checked[:1], actor=ADMIN)
+        second = crm.write_checked(checked[1:], actor=ADMIN)
+
+    assert [o.ok for o in first] == [False]
+    assert [o.ok for o in second] == [False]
+    assert crm.store.recorder.select_events(new_customer) == []
+    assert verify_chains(crm.store).ok
