@@ -138,7 +138,7 @@ class KeyStore:
         key = self._read(customer_id)
         cipher = AESGCM(key) if key is not None else None
         if cipher is not None or remember_absent:
-            self._put(customer_id, cipher)
+            self._put_read(customer_id, cipher)
         return cipher
 
     def prefetch(self, customer_ids: Iterable[UUID]) -> None:
@@ -155,7 +155,7 @@ class KeyStore:
         if not wanted:
             return
         for customer_id, key in self._read_many(wanted).items():
-            self._put(customer_id, AESGCM(key))
+            self._put_read(customer_id, AESGCM(key))
 
     def remember(self, created: dict[UUID, bytes]) -> None:
         for customer_id, key in created.items():
@@ -178,12 +178,24 @@ class KeyStore:
             self._cache.clear()
         _RING.discard(self)
 
+    def _put_read(self, customer_id: UUID, cipher: AESGCM | None) -> None:
+        """Cache what a read found, unless something was cached for the customer while the
+        read was under way: an erasure committed meanwhile marks its key destroyed, and a
+        key read just before must not bring it back."""
+        with self._lock:
+            if customer_id not in self._cache:
+                self._insert(customer_id, cipher)
+
     def _put(self, customer_id: UUID, cipher: AESGCM | None) -> None:
         with self._lock:
             self._cache.pop(customer_id, None)
-            self._cache[customer_id] = cipher
-            while self._capacity is not None and len(self._cache) > self._capacity:
-                self._cache.popitem(last=False)
+            self._insert(customer_id, cipher)
+
+    def _insert(self, customer_id: UUID, cipher: AESGCM | None) -> None:
+        """Under ``_lock``: add as the newest entry, evicting the oldest past capacity."""
+        self._cache[customer_id] = cipher
+        while self._capacity is not None and len(self._cache) > self._capacity:
+            self._cache.popitem(last=False)
 
 
 _RING: weakref.WeakSet[KeyStore] = weakref.WeakSet()

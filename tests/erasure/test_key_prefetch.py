@@ -85,3 +85,32 @@ def test_decoding_a_page_after_prefetch_reads_no_key_one_at_a_time(store_url: st
     assert registered[0].profile.name == ERASED_NAME  # its key is gone
     assert {e.profile.name for e in registered[1:]} == {"Han Mei"}
     assert single_reads == [customers[0]]  # only the erased one, found absent
+
+
+def test_a_key_read_while_an_erasure_committed_does_not_come_back() -> None:
+    """A bulk or single read that started before an erasure and ends after it must not
+    put the destroyed key back over the erasure's mark."""
+    customer_id = uuid4()
+    table = CountingKeys({customer_id: new_key()})
+    keys = KeyStore(table.read, read_many=table.read_many)
+    read_many, read_one = table.read_many, table.read
+
+    def erased_during_bulk_read(ids: Sequence[UUID]) -> dict[UUID, bytes]:
+        found = read_many(ids)
+        keys.forget([customer_id], destroyed=True)  # the erasure's append, meanwhile
+        return found
+
+    def erased_during_read(cid: UUID) -> bytes | None:
+        found = read_one(cid)
+        keys.forget([customer_id], destroyed=True)
+        return found
+
+    keys._read_many = erased_during_bulk_read
+    keys.prefetch([customer_id])
+    assert keys.cipher(customer_id) is None
+
+    keys.forget([customer_id])  # a destroyed mark stays: nothing to drop
+    other = KeyStore(erased_during_read)
+    keys = other
+    other.cipher(customer_id)  # read before the erasure, returned to its caller once
+    assert other.cipher(customer_id) is None
