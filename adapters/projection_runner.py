@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -82,6 +84,19 @@ class ProjectionStatus:
     updated_at: datetime | None
 
 
+_TURNS: weakref.WeakKeyDictionary[Projection, threading.RLock] = weakref.WeakKeyDictionary()
+_TURNS_GUARD = threading.Lock()
+
+
+def _turn_of(projection: Projection) -> threading.RLock:
+    """The lock a projection object's batches take turns on, whichever runner runs it."""
+    with _TURNS_GUARD:
+        turn = _TURNS.get(projection)
+        if turn is None:
+            turn = _TURNS[projection] = threading.RLock()
+        return turn
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -140,7 +155,7 @@ class ProjectionRunner:
                 collections.applied(applied)
         result = {}
         for projection in selected:
-            with self._batch_transaction() as (cursor, on_commit):
+            with self._batch_transaction(projection) as (cursor, on_commit):
                 tracking = self._lock_tracking(cursor, projection.name)
                 self._tick(cursor, on_commit, projection, projection.name, tracking["position"])
             result[projection.name] = int(self._tracking(projection.name)["position"])
@@ -164,7 +179,7 @@ class ProjectionRunner:
         with collector_paused():
             while applied := self._process_batch(projection, shadow, live=False):
                 collections.applied(applied)
-        with self._batch_transaction() as (cursor, on_commit):
+        with self._batch_transaction(projection) as (cursor, on_commit):
             self._lock_tracking(cursor, name)
             # Whatever was recorded since the loop above, applied under the swap's lock.
             while self._apply_next_batch(cursor, on_commit, projection, shadow, live=False):
@@ -253,7 +268,7 @@ class ProjectionRunner:
         the failing one records its error."""
         started = time.perf_counter()
         try:
-            with self._batch_transaction() as (cursor, on_commit):
+            with self._batch_transaction(*group) as (cursor, on_commit):
                 positions = {int(self._lock_tracking(cursor, p.name)["position"]) for p in group}
                 if len(positions) != 1:
                     raise TrackingMoved("positions moved apart")
@@ -289,7 +304,7 @@ class ProjectionRunner:
     def _process_batch(self, projection: Projection, tracking_name: str, *, live: bool) -> int:
         started = time.perf_counter()
         try:
-            with self._batch_transaction() as (cursor, on_commit):
+            with self._batch_transaction(projection) as (cursor, on_commit):
                 done = self._apply_next_batch(
                     cursor, on_commit, projection, tracking_name, live=live
                 )
@@ -297,6 +312,7 @@ class ProjectionRunner:
             return 1  # someone else advanced it: re-read from the new position
         except Exception as error:
             self._record_error(tracking_name, error)
+            self._limit = self.batch_size  # retried at the first size, not a grown one
             raise
         if done:
             self._log.info(
@@ -336,15 +352,25 @@ class ProjectionRunner:
         )
 
     @contextlib.contextmanager
-    def _batch_transaction(self) -> Iterator[tuple[Any, list[Callable[[], None]]]]:
+    def _batch_transaction(
+        self, *projections: Projection
+    ) -> Iterator[tuple[Any, list[Callable[[], None]]]]:
         """A write transaction whose projections learn, once it has committed (and only
         then), which position their tables now hold: what a projection keeps in memory
-        between batches is worth keeping only while nobody else has written them."""
-        on_commit: list[Callable[[], None]] = []
-        with write_transaction(self.store) as cursor:
-            yield cursor, on_commit
-        for committed in on_commit:
-            committed()
+        between batches is worth keeping only while nobody else has written them.
+
+        Threads of this process take turns with each projection object (taken in one
+        order, before any database lock, so they cannot deadlock): a live batch and a
+        rebuild lock different tracking rows, and would otherwise fold events into one
+        projection's memory at once."""
+        with contextlib.ExitStack() as held:
+            for lock in sorted({id(p): _turn_of(p) for p in projections}.items()):
+                held.enter_context(lock[1])
+            on_commit: list[Callable[[], None]] = []
+            with write_transaction(self.store) as cursor:
+                yield cursor, on_commit
+            for committed in on_commit:
+                committed()
 
     def _tick(
         self,

@@ -4,6 +4,7 @@ it read the tables again. Tables end equal to a rebuild either way."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -124,3 +125,43 @@ def test_memory_is_forgotten_unless_the_batch_starts_where_the_last_commit_left_
     memory.committed(memory.begins("lifecycle__rebuild", 0), "lifecycle__rebuild", 5)
     memory.begins("lifecycle", 5)  # same position, other tables
     assert len(forgotten) == 8
+
+
+class Held(CustomerLifecycleProjection):
+    """Holds its first batch open until told, noting every batch that enters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered: list[str] = []
+        self.release = threading.Event()
+        self.inside = threading.Event()
+
+    def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        self.entered.append(threading.current_thread().name)
+        if len(self.entered) == 1:
+            self.inside.set()
+            self.release.wait(10)
+        super().apply(events, rows)
+
+
+def test_threads_sharing_a_runner_take_turns_with_a_projection(postgres_url: str) -> None:
+    """A live batch and a rebuild lock different tracking rows: only the runner keeps
+    them from folding events into one projection's memory at once."""
+    with CRM.open(postgres_url) as crm:
+        with freeze_time(T0):
+            for n in range(4):
+                register(crm, name=f"Customer {n}")
+        projection = Held()
+        shared = ProjectionRunner(crm.store, [projection], batch_size=2, clock=lambda: CLOCK)
+        live = threading.Thread(target=shared.catch_up, name="live")
+        live.start()
+        assert projection.inside.wait(10)
+        rebuild = threading.Thread(target=shared.rebuild, args=(projection.name,), name="rebuild")
+        rebuild.start()
+        rebuild.join(0.5)
+        assert projection.entered == ["live"]  # the rebuild waits for the live batch
+        projection.release.set()
+        live.join(30)
+        rebuild.join(30)
+        assert "rebuild" in projection.entered
+        assert dump(crm.store, projection) == rebuilt(crm)
