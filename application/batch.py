@@ -100,6 +100,7 @@ class _Write:
     encoded: EncodedAppend | None
     read: dict[UUID, int]
     events: int
+    outcomes: list[BatchOutcome]  # as checked, with the events as stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +254,17 @@ class BatchExecutor:
     def _prepare_write(self, checked: Sequence[CheckedCommand]) -> _Write:
         """What a write stores, encoded, and the streams to look at first. Reads nothing
         that another write in flight could change (see ``EventStore.encode``)."""
-        to_store = [event for item in checked for event in item.events]
+        # ``recorded_at`` is when the store took an event (DESIGN §2), not when it was
+        # checked, which for an import can be a minute earlier: stamped now, just before
+        # encoding. Business time (``occurred_at``) stays what the decision used.
+        now = self._clock()
+        stamped = {
+            (event.aggregate_id, event.version): event.model_copy(update={"recorded_at": now})
+            for item in checked
+            for event in item.events
+        }
+        to_store = [stamped[e.aggregate_id, e.version] for item in checked for e in item.events]
+        outcomes = [_with_stored_events(item.outcome, stamped) for item in checked]
         # A stream these commands write needs no look: its first new version is taken if
         # anyone else has written to it since, and the append then conflicts.
         first_written: dict[UUID, int] = {}
@@ -274,7 +285,7 @@ class BatchExecutor:
             if first > 1:
                 read[stream_id] = first - 1
         encoded = self._store.encode(to_store) if to_store else None
-        return _Write(checked, encoded, read, len(to_store))
+        return _Write(checked, encoded, read, len(to_store), outcomes)
 
     def _run_again(self, prepared: _Write, actor: Actor) -> tuple[list[BatchOutcome], bool]:
         return self.run([item.command for item in prepared.checked], actor=actor), True
@@ -285,7 +296,7 @@ class BatchExecutor:
         started = time.perf_counter()
         checked = prepared.checked
         if prepared.encoded is None:
-            return [item.outcome for item in checked], False
+            return prepared.outcomes, False
         now = stream_versions(self._store, prepared.read)
         moved = sum(1 for s, version in prepared.read.items() if now.get(s, 0) != version)
         if not moved:
@@ -296,9 +307,8 @@ class BatchExecutor:
         if moved:
             self._log.info("batch_stale", commands=len(checked), moved_streams=max(moved, 0))
             return self._run_again(prepared, actor)
-        outcomes = [item.outcome for item in checked]
-        self._report(outcomes, prepared.events, started, dry_run=False)
-        return outcomes, False
+        self._report(prepared.outcomes, prepared.events, started, dry_run=False)
+        return prepared.outcomes, False
 
     def _decide(
         self,
@@ -465,3 +475,15 @@ def _reused_id(command_id: str, command_type: str) -> RuleViolation:
         f"command id {command_id!r} was already used for a different {command_type} command",
         field="command_id",
     )
+
+
+def _with_stored_events(
+    outcome: BatchOutcome, stored: Mapping[tuple[UUID, int], DomainEvent]
+) -> BatchOutcome:
+    """The outcome with its result's events as they are stored (a replay's are the first
+    execution's, stored long ago)."""
+    result = outcome.result
+    if result is None or result.replayed:
+        return outcome
+    events = tuple(stored.get((e.aggregate_id, e.version), e) for e in result.events)
+    return replace(outcome, result=replace(result, events=events))

@@ -10,6 +10,7 @@ import argparse
 import io
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -29,6 +30,14 @@ from tests.application.builders import ADMIN, MANAGER, REP, register
 from tests.imports.test_execute_batch import customer, order, topics
 
 
+def _decided(result: Any) -> Any:
+    """A command's result without the events' recorded_at."""
+    if result is None:
+        return None
+    events = [e.model_dump(exclude={"recorded_at"}) for e in result.events]
+    return (result.aggregate_id, result.version, result.command_id, result.replayed, events)
+
+
 def test_writing_what_was_checked_stores_what_execute_batch_would(crm: CRM, store_url: str) -> None:
     owner = register(crm, external_ref="OWNER")
     commands = [customer("R-1"), customer("R-2", kind="individual", phone="+86 139 1234 5678")]
@@ -39,7 +48,12 @@ def test_writing_what_was_checked_stores_what_execute_batch_would(crm: CRM, stor
     outcomes = crm.write_checked(checked, actor=ADMIN)
 
     assert all(o.ok for o in outcomes)
-    assert [o.result for o in outcomes] == [c.outcome.result for c in checked]
+    # The same decisions; only recorded_at moves on, to when the store took the events.
+    assert [_decided(o.result) for o in outcomes] == [_decided(c.outcome.result) for c in checked]
+    for written, decided in zip(outcomes, checked, strict=True):
+        assert written.result is not None and decided.outcome.result is not None
+        for after, before in zip(written.result.events, decided.outcome.result.events, strict=True):
+            assert after.recorded_at >= before.recorded_at
     counts = topics(crm)
     assert counts["CustomerRegistered"] == 3
     assert counts["OrderImported"] == 2
@@ -347,3 +361,23 @@ def test_a_batch_continuing_a_stream_an_earlier_batch_failed_to_create_is_decide
     assert [o.ok for o in second] == [False]
     assert crm.store.recorder.select_events(new_customer) == []
     assert verify_chains(crm.store).ok
+
+
+def test_events_written_after_their_check_are_recorded_when_the_store_took_them(
+    store_url: str,
+) -> None:
+    """DESIGN §2: ``recorded_at`` is when the store took the event; business time stays
+    the one the decision used."""
+    checked_at = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    now = [checked_at]
+    with CRM.open(store_url, clock=lambda: now[0]) as crm:
+        checked = crm.check_batch([customer("LATE-1")], actor=ADMIN)
+        now[0] = checked_at + timedelta(hours=1)
+        (outcome,) = crm.write_checked(checked, actor=ADMIN)
+        stored = [crm.store.decode(n) for n in crm.store.read(after=0)]
+
+    assert stored and {e.recorded_at for e in stored} == {now[0]}
+    registered = next(e for e in stored if isinstance(e, CustomerRegistered))
+    assert registered.occurred_at == checked_at
+    assert outcome.result is not None
+    assert list(outcome.result.events) == [registered]  # the caller sees what was stored
