@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -132,11 +132,15 @@ class EventStore:
         """Append events of any number of streams atomically; returns their positions."""
         return self.append_encoded(self.encode(events))
 
-    def encode(self, events: Sequence[DomainEvent]) -> EncodedAppend:
+    def encode(
+        self, events: Sequence[DomainEvent], in_flight_keys: Mapping[UUID, bytes] | None = None
+    ) -> EncodedAppend:
         """The first half of ``append``: the rows of these events, personal values
         encrypted (keys of new customers created), not yet chained or stored. Nothing here
         depends on the stream heads, so a bulk writer may encode its next batch while the
-        one before is being stored (``append_encoded``)."""
+        one before is being stored (``append_encoded``). ``in_flight_keys``: keys that
+        append creates, used rather than created again (the writer must not store these
+        rows unless that append was stored)."""
         keys = KeyChanges()
         ciphers: dict[UUID, AESGCM] = {}
         # A stream this append starts has no key yet (a key is written with the first
@@ -145,6 +149,8 @@ class EventStore:
 
         def cipher_for(customer_id: UUID) -> AESGCM:
             cipher = ciphers.get(customer_id)
+            if cipher is None and in_flight_keys and customer_id in in_flight_keys:
+                cipher = AESGCM(in_flight_keys[customer_id])
             if cipher is None and customer_id not in starting:
                 cipher = self.keys.cipher(customer_id, remember_absent=False)
             if cipher is None:  # the first personal value of this customer

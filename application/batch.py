@@ -232,9 +232,13 @@ class BatchExecutor:
             # Once a batch was decided again, what the check decided for the later ones
             # may rest on events that were never stored: they are decided again too.
             redecide = False
+            # Keys the batch in flight creates: the next one encrypts with them rather than
+            # minting a second key for the same customer (its append would then conflict).
+            # Should the batch in flight not be stored, the next is decided again anyway.
+            in_flight_keys: dict[UUID, bytes] = {}
             for checked in batches:
                 try:
-                    prepared = self._prepare_write(checked)
+                    prepared = self._prepare_write(checked, in_flight_keys)
                 except Exception:
                     # The batch in flight is stored all the same: say so before failing.
                     if storing is not None:
@@ -248,10 +252,13 @@ class BatchExecutor:
                     storing = writer.submit(self._run_again, prepared, actor)
                 else:
                     storing = writer.submit(self._finish_write, prepared, actor)
+                in_flight_keys = prepared.encoded.keys.created if prepared.encoded else {}
             if storing is not None:
                 yield storing.result()[0]
 
-    def _prepare_write(self, checked: Sequence[CheckedCommand]) -> _Write:
+    def _prepare_write(
+        self, checked: Sequence[CheckedCommand], in_flight_keys: Mapping[UUID, bytes] | None = None
+    ) -> _Write:
         """What a write stores, encoded, and the streams to look at first. Reads nothing
         that another write in flight could change (see ``EventStore.encode``)."""
         # ``recorded_at`` is when the store took an event (DESIGN §2), not when it was
@@ -284,7 +291,7 @@ class BatchExecutor:
         for stream_id, first in first_written.items():
             if first > 1:
                 read[stream_id] = first - 1
-        encoded = self._store.encode(to_store) if to_store else None
+        encoded = self._store.encode(to_store, in_flight_keys) if to_store else None
         return _Write(checked, encoded, read, len(to_store), outcomes)
 
     def _run_again(self, prepared: _Write, actor: Actor) -> tuple[list[BatchOutcome], bool]:
