@@ -31,6 +31,14 @@ from tests.application.builders import ADMIN, MANAGER, REP, register
 from tests.imports.test_execute_batch import customer, order, topics
 
 
+def rival_takes(store_url: str, external_ref: str) -> None:
+    """Another writer registers a customer under this external ref after the check."""
+    with CRM.open(store_url) as rival:
+        rival.execute(
+            RegisterCustomer(kind="company", name="Rival", external_ref=external_ref), actor=REP
+        )
+
+
 def _decided(result: Any) -> Any:
     """A command's result without the events' recorded_at."""
     if result is None:
@@ -122,8 +130,7 @@ def test_a_stream_another_writer_took_since_the_check_refuses_that_command_alone
     crm: CRM, store_url: str
 ) -> None:
     checked = crm.check_batch([customer(f"R-{i}") for i in range(3)], actor=ADMIN)
-    with CRM.open(store_url) as rival:
-        rival.execute(RegisterCustomer(kind="company", name="Rival", external_ref="R-1"), actor=REP)
+    rival_takes(store_url, "R-1")
 
     outcomes = crm.write_checked(checked, actor=ADMIN)
 
@@ -271,8 +278,7 @@ def test_batches_written_in_turn_stop_at_the_first_refused_and_store_nothing_aft
     crm: CRM, store_url: str
 ) -> None:
     checked = crm.check_batch([customer(f"R-{i}") for i in range(6)], actor=ADMIN)
-    with CRM.open(store_url) as rival:
-        rival.execute(RegisterCustomer(kind="company", name="Rival", external_ref="R-2"), actor=REP)
+    rival_takes(store_url, "R-2")
 
     seen: list[list[bool]] = []
     written = crm.write_checked_batches([checked[0:2], checked[2:4], checked[4:6]], actor=ADMIN)
@@ -353,8 +359,7 @@ def test_a_batch_continuing_a_stream_an_earlier_batch_failed_to_create_is_decide
     assert new_customer is not None
     update = UpdateCustomerProfile(customer_id=new_customer, name="Renamed", command_id="gap-1")
     checked = crm.check_batch([register_command, update], actor=ADMIN)
-    with CRM.open(store_url) as rival:  # takes the external ref before the write
-        rival.execute(RegisterCustomer(kind="company", name="Rival", external_ref="GAP"), actor=REP)
+    rival_takes(store_url, "GAP")
 
     if pipelined:
         first, second = crm.write_checked_batches([checked[:1], checked[1:]], actor=ADMIN)
