@@ -138,21 +138,16 @@ class ProjectionRunner:
         for projection in selected:
             if self._tracking(projection.name)["version"] != projection.version:
                 self.rebuild(projection.name)
+
         # Lockstep: the projections furthest behind share each batch (one read, one decode,
         # one transaction); the others wait for them to arrive at their position.
-        collections = Collections()
-        now = self._clock()
-        for projection in selected:
-            projection.catch_up_begins(now)
-        with collector_paused():
-            while True:
-                positions = {p.name: int(self._tracking(p.name)["position"]) for p in selected}
-                lowest = min(positions.values())
-                group = [p for p in selected if positions[p.name] == lowest]
-                applied = self._process_group(group)
-                if not applied:
-                    break  # nothing after the lowest position: every projection is current
-                collections.applied(applied)
+        def next_group() -> int:
+            positions = {p.name: int(self._tracking(p.name)["position"]) for p in selected}
+            lowest = min(positions.values())
+            # 0 once nothing follows the lowest position: every projection is current
+            return self._process_group([p for p in selected if positions[p.name] == lowest])
+
+        self._drain(selected, next_group)
         result = {}
         for projection in selected:
             with self._batch_transaction(projection) as (cursor, on_commit):
@@ -174,11 +169,7 @@ class ProjectionRunner:
                 for statement in self._dialect.create_table(table, table.name + REBUILD_SUFFIX):
                     execute(cursor, self._dialect, statement)
             self._upsert_tracking(cursor, shadow, 0, projection.version)
-        collections = Collections()
-        projection.catch_up_begins(self._clock())
-        with collector_paused():
-            while applied := self._process_batch(projection, shadow, live=False):
-                collections.applied(applied)
+        self._drain([projection], lambda: self._process_batch(projection, shadow, live=False))
         with self._batch_transaction(projection) as (cursor, on_commit):
             self._lock_tracking(cursor, name)
             # Whatever was recorded since the loop above, applied under the swap's lock.
@@ -350,6 +341,17 @@ class ProjectionRunner:
             {t.name: t for t in projection.tables},
             {t.name: t.name + suffix for t in projection.tables},
         )
+
+    def _drain(self, projections: Sequence[Projection], step: Callable[[], int]) -> None:
+        """Run ``step`` (one batch; returns its events) until it finds nothing left: the
+        projections told the runner's clock first, the cyclic collector paused meanwhile."""
+        now = self._clock()
+        for projection in projections:
+            projection.catch_up_begins(now)
+        collections = Collections()
+        with collector_paused():
+            while applied := step():
+                collections.applied(applied)
 
     @contextlib.contextmanager
     def _batch_transaction(
