@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -37,6 +36,7 @@ from application.result import CommandResult
 from domain.aggregates.customer import Customer
 from projections.opportunity_pipeline import OpportunityPipelineProjection
 from tests.application.builders import MANAGER, REP, open_opportunity
+from tests.late_commit import hold_insert_open
 from tests.projections.tables import dump
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -490,18 +490,7 @@ def test_a_reader_never_skips_a_group_that_commits_late(postgres_url: str) -> No
         projection = OpportunityPipelineProjection()
         runner = ProjectionRunner(crm.store, [projection])
         runner.catch_up()
-        location = crm.store.location
-        slow = psycopg.connect(
-            host=location.host, port=location.port, user=location.user, dbname=location.dbname
-        )
-        slow.execute(f'SET search_path TO "{location.schema}"')
-        slow.execute("LOCK TABLE stored_events IN EXCLUSIVE MODE")  # as the recorder does
-        slow.execute(
-            "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
-            "SELECT originator_id, 99, topic, state FROM stored_events "
-            "WHERE originator_id = %s",
-            (decoy.aggregate_id,),
-        )  # held uncommitted
+        slow = hold_insert_open(crm.store, decoy.aggregate_id)
         with capture_logs() as logs:
             callers = [
                 threading.Thread(target=lambda n=n: open_opportunity(crm, customer, title=f"D{n}"))

@@ -9,7 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
 
-import psycopg
 import pytest
 from freezegun import freeze_time
 from structlog.testing import capture_logs
@@ -32,6 +31,7 @@ from projections.base import RowStore
 from projections.opportunity_pipeline import OpportunityPipelineProjection
 from projections.purchases import CustomerPurchasesProjection
 from tests.application.builders import MANAGER, REP, open_opportunity, register
+from tests.late_commit import hold_insert_open
 from tests.projections.tables import dump
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -238,17 +238,7 @@ def test_the_runner_never_skips_an_event_that_commits_late(postgres_url: str) ->
         projection = OpportunityPipelineProjection()
         runner = ProjectionRunner(crm.store, [projection])
         runner.catch_up()
-        location = crm.store.location
-        slow = psycopg.connect(
-            host=location.host, port=location.port, user=location.user, dbname=location.dbname
-        )
-        slow.execute(f'SET search_path TO "{location.schema}"')
-        slow.execute("LOCK TABLE stored_events IN EXCLUSIVE MODE")  # as the recorder does
-        slow.execute(
-            "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
-            "SELECT originator_id, 99, topic, state FROM stored_events "
-            "WHERE topic = 'CustomerRegistered'"
-        )  # an event of the first customer, held uncommitted
+        slow = hold_insert_open(crm.store, customer)  # an event of the customer, uncommitted
         later = threading.Thread(target=lambda: open_opportunity(crm, customer))
         later.start()
         later.join(timeout=1)
