@@ -32,11 +32,11 @@ import structlog
 
 from adapters.collector import Collections, collector_paused
 from adapters.event_store import EVENTS_TABLE, EventStore, connect
-from adapters.mapper import PydanticEventMapper
+from adapters.mapper import ERASURE_TOPIC, PydanticEventMapper
 from adapters.row_store import CursorRowStore
 from adapters.sql import Dialect, dialect_of, execute, query, read_transaction, write_transaction
 from domain.events.base import DomainEvent, event_class
-from projections.base import Projection
+from projections.base import Projection, handled_topics
 from projections.schema import ColumnType, Table, col
 
 TRACKING = Table(
@@ -127,6 +127,7 @@ class ProjectionRunner:
         self._skip_topics = frozenset(
             name for name in _registered_topics() if event_class(name).bookkeeping
         )
+        self._handled = {p.name: handled_topics(p) for p in self.projections.values()}
         self._set_up()
 
     # ---- public -------------------------------------------------------------------
@@ -266,14 +267,14 @@ class ProjectionRunner:
                 (position,) = positions
                 notifications = self._read_log(cursor, position)
                 if notifications:
-                    events = self._decode(notifications)
+                    events = self._decode(notifications, group)
                     for projection in group:
                         self._apply(
                             cursor,
                             on_commit,
                             projection,
                             projection.name,
-                            events,
+                            self._handled_by(projection, events),
                             (position, notifications[-1][0]),
                             live=True,
                         )
@@ -403,27 +404,47 @@ class ProjectionRunner:
         notifications = self._read_log(cursor, position)
         if not notifications:
             return 0
-        events = self._decode(notifications)
+        events = self._decode(notifications, [projection])
         self._apply(
             cursor,
             on_commit,
             projection,
             tracking_name,
-            events,
+            self._handled_by(projection, events),
             (position, notifications[-1][0]),
             live=live,
         )
         return len(notifications)
 
     def _decode(
-        self, notifications: Sequence[tuple[int, str, UUID, int, bytes]]
+        self,
+        notifications: Sequence[tuple[int, str, UUID, int, bytes]],
+        projections: Sequence[Projection],
     ) -> list[DomainEvent]:
-        wanted = [n for n in notifications if n[1] not in self._skip_topics]
+        """The events of the batch that one of ``projections`` handles, decoded. An erasure
+        always is: decoding it is what makes this process forget the erased customer's key."""
+        topics: set[str] = {ERASURE_TOPIC}
+        for projection in projections:
+            handled = self._handled[projection.name]
+            if handled is None:
+                wanted = [n for n in notifications if n[1] not in self._skip_topics]
+                break
+            topics |= handled
+        else:
+            wanted = [n for n in notifications if n[1] in topics]
         self.store.prefetch_keys((topic, stream, state) for _, topic, stream, _, state in wanted)
         return [
             PydanticEventMapper.decode(topic, aggregate_id, version, state, keys=self.store.keys)
             for _, topic, aggregate_id, version, state in wanted
         ]
+
+    def _handled_by(
+        self, projection: Projection, events: Sequence[DomainEvent]
+    ) -> Sequence[DomainEvent]:
+        topics = self._handled[projection.name]
+        if topics is None:
+            return events
+        return [event for event in events if event.event_type() in topics]
 
     def _apply(
         self,

@@ -11,9 +11,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from types import UnionType
 from typing import Any, ClassVar, Protocol
 
-from domain.events.base import DomainEvent
+import domain.events  # noqa: F401 - registers every event type handled_topics looks through
+from domain.events.base import EVENT_TYPES, DomainEvent
 from projections.retention_views import View
 from projections.schema import Table
 
@@ -57,6 +59,15 @@ class RowStore(Protocol):
         ...
 
 
+def handled_topics(projection: Projection) -> frozenset[str] | None:
+    """The stored topics whose events ``projection`` handles (None: every one)."""
+    if projection.handles is None:
+        return None
+    return frozenset(
+        topic for topic, cls in EVENT_TYPES.items() if issubclass(cls, projection.handles)
+    )
+
+
 def ids_of(events: Iterable[DomainEvent], kinds: type | tuple[type, ...]) -> list[Any]:
     """The aggregate ids of the events of these kinds: what a batch will look up."""
     return [event.aggregate_id for event in events if isinstance(event, kinds)]
@@ -72,6 +83,11 @@ class Projection(ABC):
     tables: ClassVar[tuple[Table, ...]]
     # PostgreSQL views over the projection's own tables, for reporting tools.
     views: ClassVar[tuple[View, ...]] = ()
+    # The event classes ``apply`` acts on (a class or a union of them; None: all): the
+    # runner decodes only what some projection of a batch handles, and gives each
+    # projection only its own. A projection in a process of its own then skips reading
+    # the half of the log it never looks at.
+    handles: ClassVar[type[DomainEvent] | UnionType | None] = None
 
     @abstractmethod
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:

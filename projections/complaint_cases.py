@@ -98,6 +98,7 @@ class ComplaintCasesProjection(Projection):
     name: ClassVar[str] = "complaint_cases"
     version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (CASES, MERGED)
+    handles = CustomersMerged | ComplaintEvent
     aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:

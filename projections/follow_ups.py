@@ -73,6 +73,15 @@ class FollowUpsProjection(Projection):
     name: ClassVar[str] = "follow_ups"
     version: ClassVar[int] = 3
     tables: ClassVar[tuple[Table, ...]] = (FOLLOW_UPS,)
+    handles = (
+        FollowUpScheduled
+        | FollowUpCompleted
+        | FollowUpMissed
+        | CustomerRegistered
+        | CustomerProfileUpdated
+        | CustomersMerged
+        | CustomerPersonalDataErased
+    )
 
     def __init__(self) -> None:
         # The runner's clock at the start of a catch-up: a birthday row is written due on

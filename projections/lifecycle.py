@@ -232,6 +232,9 @@ class CustomerLifecycleProjection(Projection):
         MERGED,
     )
     views: ClassVar[tuple[View, ...]] = (CHURN_RISK,)
+    handles = (
+        CUSTOMER_EVENTS | NAMING_EVENTS | ORDER_EVENTS | ComplaintEvent | CustomerPersonalDataErased
+    )
     aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def __init__(self, policy: LifecyclePolicy = DEFAULT_LIFECYCLE_POLICY) -> None:

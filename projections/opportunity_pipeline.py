@@ -81,6 +81,7 @@ class OpportunityPipelineProjection(Projection):
     name: ClassVar[str] = "opportunity_pipeline"
     version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (PIPELINE, STAGE_HISTORY, MERGED)
+    handles = CustomersMerged | OpportunityEvent
     aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:

@@ -70,6 +70,14 @@ class OrderApprovalsProjection(Projection):
     name: ClassVar[str] = "order_approvals"
     version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (APPROVALS, ORDERS, MERGED)
+    handles = (
+        CustomersMerged
+        | OrderDrafted
+        | OrderSubmittedForApproval
+        | OrderApprovalStepApproved
+        | OrderRejected
+        | OrderCancelled
+    )
     aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:

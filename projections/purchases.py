@@ -80,6 +80,14 @@ class CustomerPurchasesProjection(Projection):
     tables: ClassVar[tuple[Table, ...]] = (PURCHASES, ORDERS, MERGED)
     views: ClassVar[tuple[View, ...]] = RETENTION_VIEWS
     aliases: ClassVar[Aliases] = Aliases(MERGED)
+    handles = (
+        CustomersMerged
+        | OrderDrafted
+        | OrderLinesChanged
+        | OrderApproved
+        | OrderCancelled
+        | OrderImported
+    )
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         rows.prefetch(ORDERS.name, ids_of(events, (OrderLinesChanged, OrderApproved)))

@@ -66,6 +66,7 @@ class SatisfactionHistoryProjection(Projection):
     name: ClassVar[str] = "satisfaction_history"
     version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (HISTORY, COMPLAINTS, MERGED)
+    handles = CustomersMerged | SatisfactionSurveyed | ComplaintFiled | ComplaintFollowedUp
     aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
