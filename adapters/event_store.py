@@ -76,6 +76,7 @@ class EventStore:
     """Owns the connection pool of one store; close it (or use ``with``) when done."""
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = url  # as given: what a process of our own opens the same store with
         self.location = parse_store_url(url)
         self._factory = InfrastructureFactory.construct(_environment(self.location, pool_size))
         if self.location.kind == "postgres":

@@ -30,6 +30,7 @@ from uuid import UUID
 
 import structlog
 
+from adapters.catch_up_workers import MIN_LAG_FOR_WORKERS, Job, catch_up_in_processes, split
 from adapters.collector import Collections, collector_paused
 from adapters.event_store import EVENTS_TABLE, EventStore, connect
 from adapters.mapper import ERASURE_TOPIC, PydanticEventMapper
@@ -132,13 +133,20 @@ class ProjectionRunner:
 
     # ---- public -------------------------------------------------------------------
 
-    def catch_up(self, name: str | None = None) -> dict[str, int]:
+    def catch_up(self, name: str | None = None, *, workers: int = 1) -> dict[str, int]:
         """Apply everything recorded so far; returns each projection's new position.
-        A projection whose code version differs from the recorded one is rebuilt first."""
+        A projection whose code version differs from the recorded one is rebuilt first.
+
+        ``workers`` > 1: on PostgreSQL, when far behind (``MIN_LAG_FOR_WORKERS``), the
+        projections are first caught up in that many processes, a group each
+        (``adapters.catch_up_workers``); this process then applies what was recorded
+        meanwhile. On SQLite a batch holds the only write lock: one process it is."""
         selected = self._selected(name)
         for projection in selected:
             if self._tracking(projection.name)["version"] != projection.version:
                 self.rebuild(projection.name)
+        if workers > 1:
+            self._catch_up_in_processes(selected, workers)
 
         # Lockstep: the projections furthest behind share each batch (one read, one decode,
         # one transaction); the others wait for them to arrive at their position.
@@ -156,6 +164,19 @@ class ProjectionRunner:
                 self._tick(cursor, on_commit, projection, projection.name, tracking["position"])
             result[projection.name] = int(self._tracking(projection.name)["position"])
         return result
+
+    def _catch_up_in_processes(self, selected: Sequence[Projection], workers: int) -> None:
+        if self._dialect.kind != "postgres" or len(selected) < 2:
+            return
+        lowest = min(int(self._tracking(p.name)["position"]) for p in selected)
+        if self._count_after(lowest) < MIN_LAG_FOR_WORKERS:
+            return
+        catch_up_in_processes(
+            [
+                Job(self.store.url, tuple(group), self._clock, self.batch_size, self.max_batch_size)
+                for group in split(selected, workers)
+            ]
+        )
 
     def rebuild(self, name: str) -> int:
         """Blue/green: build fresh tables from position zero while the live ones keep
@@ -234,14 +255,17 @@ class ProjectionRunner:
             )
         return result
 
-    def run_forever(self, *, should_stop: Callable[[], bool], poll_seconds: float = 0.5) -> None:
-        """Follow new events: LISTEN/NOTIFY on PostgreSQL, polling on SQLite."""
+    def run_forever(
+        self, *, should_stop: Callable[[], bool], poll_seconds: float = 0.5, workers: int = 1
+    ) -> None:
+        """Follow new events: LISTEN/NOTIFY on PostgreSQL, polling on SQLite. ``workers``:
+        as for ``catch_up`` (processes only when far behind)."""
         waiter = _Waiter(self.store, poll_seconds)
         try:
             while not should_stop():
                 try:
                     before = self.store.max_position()
-                    self.catch_up()
+                    self.catch_up(workers=workers)
                     idle = self.store.max_position() == before
                 except Exception:  # logged and recorded; try again after a pause
                     self._log.exception("projection_batch_failed")

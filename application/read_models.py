@@ -86,8 +86,9 @@ class ReadModels:
             self._runner = ProjectionRunner(self._store, all_projections(), clock=self._clock)
         return self._runner
 
-    def catch_up(self, name: str | None = None) -> dict[str, int]:
-        return self.runner.catch_up(name)
+    def catch_up(self, name: str | None = None, *, workers: int = 1) -> dict[str, int]:
+        """``workers`` > 1: a long catch-up on PostgreSQL runs in that many processes."""
+        return self.runner.catch_up(name, workers=workers)
 
     def rebuild(self, name: str) -> int:
         return self.runner.rebuild(name)

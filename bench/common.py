@@ -13,6 +13,8 @@ import signal
 import sqlite3
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -102,3 +104,14 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, left: in
         ).rstrip()
 
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+@dataclass(frozen=True)
+class FixedClock:
+    """A clock that always reads ``at``. A class in an importable module, not a function
+    of a benchmark run as ``__main__``: a catch-up's worker processes are handed it."""
+
+    at: datetime
+
+    def __call__(self) -> datetime:
+        return self.at

@@ -67,6 +67,7 @@ from adapters.mapper import PydanticEventMapper
 from adapters.projection_runner import DEFAULT_BATCH_SIZE, MAX_CATCH_UP_BATCH, ProjectionRunner
 from bench.common import (
     POSTGRES,
+    FixedClock,
     check,
     machine_info,
     parse_stores,
@@ -650,8 +651,7 @@ def fresh_copy(source: Source, workdir: Path, limit: int | None = None) -> Itera
 # ---- what is timed ---------------------------------------------------------------------------
 
 
-def _clock() -> datetime:
-    return HISTORY_END
+_clock = FixedClock(HISTORY_END)
 
 
 def time_raw_read(store: EventStore, page: int, expected: int) -> float:
@@ -675,7 +675,8 @@ def time_ours(store: EventStore, batch_size: int | str, dataset: Dataset) -> flo
     ``batch_size``: a fixed size, or ``"default"``: the runner's own sizes (batches that
     grow while they come back full)."""
     projections = all_projections()
-    if batch_size == DEFAULT:
+    workers = _workers(batch_size)
+    if str(batch_size).startswith(DEFAULT):
         runner = ProjectionRunner(store, projections, clock=_clock)
     else:
         size = int(batch_size)
@@ -686,7 +687,7 @@ def time_ours(store: EventStore, batch_size: int | str, dataset: Dataset) -> flo
     expected = len(dataset.events)
     gc.collect()
     started = time.perf_counter()
-    positions = runner.catch_up()
+    positions = runner.catch_up(workers=workers)
     elapsed = time.perf_counter() - started
     check(
         all(p == head for p in positions.values()) and len(positions) == len(projections),
@@ -924,9 +925,15 @@ def measure(
     return figures
 
 
+def _workers(batch: int | str) -> int:
+    """``"default, 2 processes"`` -> 2: the runner's defaults and ``catch_up(workers=2)``."""
+    label = str(batch)
+    return int(label.split(", ")[1].split()[0]) if label.startswith(f"{DEFAULT}, ") else 1
+
+
 def _page(batch: int | str, kind: str) -> int:
     """The raw read's page: the fixed batch size, or the largest the default runner reads."""
-    if batch != DEFAULT:
+    if not str(batch).startswith(DEFAULT):
         return int(batch)
     return MAX_CATCH_UP_BATCH if kind == "postgres" else DEFAULT_BATCH_SIZE
 
@@ -1013,6 +1020,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "come back full; raw read pages of the largest) (default 2000,default)",
     )
     parser.add_argument(
+        "--workers",
+        default="2",
+        help="comma-separated process counts (2 or more) to measure the runner's defaults "
+        "with, as `catch_up(workers=N)`: processes start only at 50,000 events behind, so "
+        "a smaller log is caught up in one (default 2; '' for none)",
+    )
+    parser.add_argument(
         "--stores",
         default="postgres",
         help="comma-separated: postgres, sqlite (default postgres; the stock runner is "
@@ -1043,7 +1057,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--batch-sizes takes comma-separated integers and/or 'default'")
     if (not fixed and DEFAULT not in items) or (fixed and min(fixed) < 1):
         parser.error("--batch-sizes needs at least one size of 1 or more, or 'default'")
-    args.batch_sizes = [*fixed, *([DEFAULT] if DEFAULT in items else [])]
+    try:
+        workers = sorted({int(w) for w in args.workers.split(",") if w.strip()} - {1})
+    except ValueError:
+        parser.error("--workers takes comma-separated integers")
+    if workers and min(workers) < 1:
+        parser.error("--workers counts must be 1 or more")
+    args.batch_sizes = [
+        *fixed,
+        *([DEFAULT] if DEFAULT in items else []),
+        *(f"{DEFAULT}, {w} processes" for w in workers),
+    ]
     args.kinds = parse_stores(parser, args.stores)
     return args
 

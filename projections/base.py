@@ -89,6 +89,18 @@ class Projection(ABC):
     # the half of the log it never looks at.
     handles: ClassVar[type[DomainEvent] | UnionType | None] = None
 
+    # How much of a catch-up's time this projection takes, relative to a simple one (1):
+    # the runner splits projections among processes by it (measured with bench/).
+    catch_up_weight: ClassVar[float] = 1.0
+
+    def remake_args(self) -> tuple[Any, ...]:
+        """What ``type(self)(...)`` needs to make this projection again, empty (what it
+        learnt of its tables stays behind): how it is handed to another process."""
+        return ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self.remake_args())
+
     @abstractmethod
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         """Fold a batch of events (in log order, bookkeeping records excluded) into rows."""

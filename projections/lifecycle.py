@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from domain.events.base import DomainEvent, event_class
@@ -236,6 +236,8 @@ class CustomerLifecycleProjection(Projection):
         CUSTOMER_EVENTS | NAMING_EVENTS | ORDER_EVENTS | ComplaintEvent | CustomerPersonalDataErased
     )
     aliases: ClassVar[Aliases] = Aliases(MERGED)
+    # 100,000 events on PostgreSQL: ~1.4x the time of the six others together.
+    catch_up_weight: ClassVar[float] = 8.0
 
     def __init__(self, policy: LifecyclePolicy = DEFAULT_LIFECYCLE_POLICY) -> None:
         self.policy = policy
@@ -247,6 +249,9 @@ class CustomerLifecycleProjection(Projection):
         self._referred: dict[UUID, list[UUID]] = {}
         self._known = _Known()
         self._memory = TableMemory(self._forget)
+
+    def remake_args(self) -> tuple[Any, ...]:
+        return (self.policy,)
 
     def _forget(self) -> None:
         self._known.clear()

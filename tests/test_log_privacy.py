@@ -23,6 +23,7 @@ import pytest
 import structlog
 from freezegun import freeze_time
 
+from adapters.logging_setup import configure_logging
 from application import CRM, Actor, NotFound, PermissionDenied, Role, RuleViolation
 from application.commands import (
     Address,
@@ -48,7 +49,6 @@ from application.commands import (
     SubmitOrderForApproval,
     UpdateCustomerProfile,
 )
-from application.logging_setup import configure_logging
 from domain.approval import ApprovalNode
 from tests.application.builders import ADMIN, AUDITOR, MANAGER, REP, SERVICE
 

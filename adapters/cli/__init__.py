@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -39,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = actions.add_parser("run", help="catch up, then follow new events until interrupted")
     run.add_argument("--once", action="store_true", help="catch up and exit")
     run.add_argument("--poll", type=float, default=0.5, help="seconds between polls on SQLite")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes for a long catch-up on PostgreSQL, one group of projections each "
+        "(default: the CPUs, %(default)s; SQLite always uses one)",
+    )
     rebuild = actions.add_parser(
         "rebuild", help="rebuild from zero beside the live tables, then swap"
     )
@@ -63,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from application.logging_setup import configure_logging
+    from adapters.logging_setup import configure_logging
 
     configure_logging(args.log_level, json=args.log_json)
     try:

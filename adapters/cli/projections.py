@@ -28,14 +28,16 @@ def run_projections(args: argparse.Namespace) -> int:
         stop = threading.Event()
         if not args.once:
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        positions = read_models.catch_up()
+        positions = read_models.catch_up(workers=args.workers)
         for name, position in positions.items():
             print(f"{name}: caught up to position {position}")
         if args.once or stop.is_set():
             return 0
         print("following new events; Ctrl-C to stop", file=sys.stderr)
         with contextlib.suppress(KeyboardInterrupt):
-            read_models.runner.run_forever(should_stop=stop.is_set, poll_seconds=args.poll)
+            read_models.runner.run_forever(
+                should_stop=stop.is_set, poll_seconds=args.poll, workers=args.workers
+            )
         return 0
 
 
