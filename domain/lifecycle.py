@@ -597,6 +597,22 @@ def history(
     Facts at or before ``until`` count; a churn dated exactly ``until`` is not there yet.
     The first transition is the entry into the initial stage (``from_stage`` None).
     """
+    return _history(facts, until, policy)[0]
+
+
+def history_and_risk(
+    facts: CustomerFacts, until: datetime, policy: LifecyclePolicy = DEFAULT_LIFECYCLE_POLICY
+) -> tuple[list[Transition], tuple[str, ...]]:
+    """``history(facts, until)`` and ``at_risk(facts, until)`` in one pass over the facts:
+    what a projection recomputing a customer needs, at half the cost of asking twice."""
+    transitions, state, until = _history(facts, until, policy)
+    return transitions, _risk(facts, state, until, policy)
+
+
+def _history(
+    facts: CustomerFacts, until: datetime, policy: LifecyclePolicy
+) -> tuple[list[Transition], _State, datetime]:
+    """The transitions up to ``until``, and the state every fact at or before it made."""
     until = _started(facts, until)
     starts_at = facts.starts_at
     state = _State(customer_id=facts.customer_id, tier=facts.tier)
@@ -616,7 +632,7 @@ def history(
         recorder.enter(stages[-1], at, changes[stages.index(stages[-1])].cause)
         previous = at
     recorder.churn_between(state, previous, until, policy)
-    return recorder.transitions
+    return recorder.transitions, state, until
 
 
 def seconds_in_stage(
@@ -648,7 +664,13 @@ def at_risk(
 ) -> tuple[str, ...]:
     """The reasons of the churn warning at ``at``, in a fixed order; empty: not at risk."""
     at = _started(facts, at)
-    state = _state_at(facts, at)
+    return _risk(facts, _state_at(facts, at), at, policy)
+
+
+def _risk(
+    facts: CustomerFacts, state: _State, at: datetime, policy: LifecyclePolicy
+) -> tuple[str, ...]:
+    """``at_risk`` given the state the facts at or before ``at`` made."""
     reasons: list[str] = []
     last = state.last_purchase_at
     if (

@@ -57,9 +57,8 @@ from domain.lifecycle import (
     LifecyclePolicy,
     Purchase,
     Transition,
-    at_risk,
     facts_from_events,
-    history,
+    history_and_risk,
     purchase_from_order_events,
     purchases_at,
 )
@@ -529,7 +528,7 @@ class CustomerLifecycleProjection(Projection):
             return
         last_fact = max(e.occurred_at for stream in mine.values() for e in stream)
         until = max(until or last_fact, last_fact)
-        transitions = history(facts, until, self.policy)
+        transitions, reasons = history_and_risk(facts, until, self.policy)
         previous = rows.get(LIFECYCLE.name, {"customer_id": customer_id})
         # Transitions written before, if the stored row is still the one written with them:
         # those that are unchanged need no write.
@@ -540,7 +539,7 @@ class CustomerLifecycleProjection(Projection):
                 rows.upsert(TRANSITIONS.name, _transition_row(customer_id, seq, transition))
         for seq in range(len(transitions) + 1, (previous or {}).get("transitions", 0) + 1):
             rows.delete(TRANSITIONS.name, {"customer_id": customer_id, "seq": seq})
-        row = self._row(mine.get("customer", []), facts, transitions, until)
+        row = self._row(mine.get("customer", []), facts, transitions, reasons, until)
         row["updated_at"] = last_fact
         if row != previous:
             rows.upsert(LIFECYCLE.name, row)
@@ -551,11 +550,11 @@ class CustomerLifecycleProjection(Projection):
         customer_events: Sequence[DomainEvent],
         facts: CustomerFacts,
         transitions: list[Transition],
+        reasons: tuple[str, ...],
         until: datetime,
     ) -> Row:
         name, owner = _profile(customer_events)
         standing = purchases_at(facts, until)
-        reasons = at_risk(facts, until, self.policy)
         currencies = sorted({p.total.currency for p in standing})
         currency = currencies[0] if currencies else None
         member = False
@@ -583,15 +582,17 @@ class CustomerLifecycleProjection(Projection):
             "is_member": member,
             "at_risk": bool(reasons),
             "at_risk_reasons": ",".join(reasons),
-            "next_change_at": self._next_change(facts, until),
+            "next_change_at": self._next_change(facts, standing, until),
             "transitions": len(transitions),
             "updated_at": until,
         }
 
-    def _next_change(self, facts: CustomerFacts, until: datetime) -> datetime | None:
-        """The next instant after ``until`` at which time alone may change this row."""
+    def _next_change(
+        self, facts: CustomerFacts, standing: Sequence[Purchase], until: datetime
+    ) -> datetime | None:
+        """The next instant after ``until`` at which time alone may change this row
+        (``standing``: the purchases standing at ``until``)."""
         candidates: list[datetime] = []
-        standing = purchases_at(facts, until)
         if standing:
             last = max(p.approved_at for p in standing)
             candidates += [last + self.policy.churn_warning, last + self.policy.churn_after]
@@ -614,7 +615,8 @@ DECODED_CACHE_SIZE = 200_000
 def _streams(
     kept: list[Row], decoded: dict[tuple[UUID, int], DomainEvent]
 ) -> dict[str, list[DomainEvent]]:
-    kept = sorted(kept, key=lambda r: (r["kind"], str(r["aggregate_id"]), r["version"]))
+    # UUIDs order as their text does (fixed-width hex), at a fraction of the cost.
+    kept = sorted(kept, key=lambda r: (r["kind"], r["aggregate_id"], r["version"]))
     streams: dict[str, list[DomainEvent]] = defaultdict(list)
     for row in kept:
         key = (row["aggregate_id"], row["version"])

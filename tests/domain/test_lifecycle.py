@@ -61,6 +61,7 @@ from domain.lifecycle import (
     at_risk,
     facts_from_events,
     history,
+    history_and_risk,
     no_purchase_reason,
     purchase_from_order_events,
     purchases_at,
@@ -1215,6 +1216,8 @@ def test_stage_at_is_the_last_stage_of_the_history_up_to_that_instant(
         assert stage_at(facts, t) is expected
         up_to_t = history(facts, t)
         assert up_to_t[-1].to_stage is expected
+        # The projection's one pass answers what the two questions do.
+        assert history_and_risk(facts, t) == (up_to_t, at_risk(facts, t))
         # A later look never rewrites the past: history up to t is what had happened by t.
         assert up_to_t == [
             tr
