@@ -17,15 +17,19 @@ stdout as JSON; logs go to stderr, as the parent's (``adapters.logging_setup``).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import pickle  # nosec B403 # only between this process and the children it starts
+import struct
 import subprocess  # nosec B404 # runs this module with this interpreter, no shell
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -40,7 +44,8 @@ MIN_LAG_FOR_WORKERS = 50_000
 
 class CatchUpWorkerFailed(RuntimeError):
     """A process catching up a group of projections failed; the others were let finish.
-    Each failed projection recorded its error (``crm projections status``)."""
+    A projection that failed in its batch recorded its error (``crm projections status``);
+    a process that died or could not start records nothing: its exit status is here."""
 
     def __init__(self, failures: dict[str, str]) -> None:
         self.failures = failures
@@ -52,11 +57,21 @@ class CatchUpWorkerFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Job:
-    url: str
+    url: str = field(repr=False)  # may hold a password: never in a log or a traceback
     projections: tuple[Projection, ...]
     clock: Callable[[], datetime]
     batch_size: int
     max_batch_size: int
+
+
+class _Sealed:
+    """A pickled job: its repr (in a traceback's locals) does not show the store's URL."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"<catch-up job, {len(self.data)} bytes>"
 
 
 def split(projections: Sequence[Projection], workers: int) -> list[list[Projection]]:
@@ -73,37 +88,39 @@ def split(projections: Sequence[Projection], workers: int) -> list[list[Projecti
 
 def catch_up_in_processes(jobs: Sequence[Job]) -> dict[str, int]:
     """Run each job in a process of its own, all at once; returns every projection's
-    position. Raises ``CatchUpWorkerFailed`` once all have ended if any failed."""
+    position. Raises ``CatchUpWorkerFailed`` once all have ended if any failed.
+
+    Each child's stdin stays open while it works: if this process dies, the pipe closes
+    and the child stops (its open batch rolls back), instead of writing on alone."""
     log = structlog.get_logger("crm.projections")
-    payloads = [_payload(job) for job in jobs]
+    payloads = [_payload(job) for job in jobs]  # refused here, before anything starts
     started = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    processes = [
-        subprocess.Popen(  # noqa: S603 # nosec B603 # this interpreter, this module, no shell
-            [sys.executable, "-m", __name__],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
-        for _ in jobs
-    ]
-    for process, payload in zip(processes, payloads, strict=True):
-        assert process.stdin is not None  # noqa: S101 # nosec B101 # opened as a pipe above
-        process.stdin.write(payload)  # all handed their jobs before any is waited for
-        process.stdin.close()
-    positions: dict[str, int] = {}
-    failures: dict[str, str] = {}
-    for job, process in zip(jobs, processes, strict=True):
-        assert process.stdout is not None  # noqa: S101 # nosec B101 # opened as a pipe above
-        out = process.stdout.read()
-        process.stdout.close()
-        process.wait()
-        names = ", ".join(p.name for p in job.projections)
-        answer = _answer(out)
-        if process.returncode != 0 or "positions" not in answer:
-            failures[names] = str(answer.get("error", f"exit status {process.returncode}"))
-            continue
-        positions.update(answer["positions"])
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for payload in payloads:
+            process = subprocess.Popen(  # noqa: S603 # nosec B603 # this interpreter, this module, no shell
+                [sys.executable, "-m", __name__],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=_child_environment(),
+            )
+            processes.append(process)
+            assert process.stdin is not None  # noqa: S101 # nosec B101 # opened as a pipe
+            process.stdin.write(struct.pack(">Q", len(payload.data)) + payload.data)
+            process.stdin.flush()  # every child has its job before any is waited for
+        positions: dict[str, int] = {}
+        failures: dict[str, str] = {}
+        for job, process in zip(jobs, processes, strict=True):
+            assert process.stdout is not None  # noqa: S101 # nosec B101 # opened as a pipe
+            answer = _answer(process.stdout.read())
+            process.wait()
+            if process.returncode != 0 or "positions" not in answer:
+                names = ", ".join(p.name for p in job.projections)
+                failures[names] = str(answer.get("error", f"exit status {process.returncode}"))
+                continue
+            positions.update(answer["positions"])
+    finally:
+        _end(processes)
     log.info(
         "projection_workers",
         groups=[[p.name for p in job.projections] for job in jobs],
@@ -115,22 +132,50 @@ def catch_up_in_processes(jobs: Sequence[Job]) -> dict[str, int]:
     return positions
 
 
-def _payload(job: Job) -> bytes:
-    # What a script defines lives in its ``__main__``, which a worker does not import.
-    in_main = [
-        repr(thing)
-        for thing in (job.clock, *(type(p) for p in job.projections))
-        if getattr(thing, "__module__", None) == "__main__"
-    ]
+def _child_environment() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
+
+def _end(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Close every pipe; a child still running (this process was interrupted) is stopped
+    and waited for, so that none is left writing on its own."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class _RefusingMain(pickle.Pickler):
+    """Refuses anything a worker could not import: what a script defines lives in its
+    ``__main__``, which a worker does not have (wherever it hides: in a projection's
+    ``remake_args``, behind a ``functools.partial``)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        for thing in (obj, type(obj)):
+            if getattr(thing, "__module__", None) == "__main__":
+                raise TypeError(f"{thing!r} is defined in __main__")
+        return NotImplemented
+
+
+def _payload(job: Job) -> _Sealed:
+    buffer = io.BytesIO()
     try:
-        if in_main:
-            raise TypeError(f"defined in __main__: {', '.join(in_main)}")
-        return pickle.dumps(job)
+        _RefusingMain(buffer).dump(job)
     except (pickle.PicklingError, AttributeError, TypeError) as error:
         raise TypeError(
             "catching up in worker processes needs projections and a clock importable by "
             f"module path (a module-level function, not a lambda): {error}"
         ) from error
+    return _Sealed(buffer.getvalue())
 
 
 def _answer(out: bytes) -> dict[str, Any]:
@@ -142,6 +187,22 @@ def _answer(out: bytes) -> dict[str, Any]:
     return answer if isinstance(answer, dict) else {}
 
 
+def _stop_when_orphaned() -> None:
+    """In the child: the parent keeps our stdin open until it has our answer; end of file
+    before that means it is gone, and so should we be."""
+
+    def watch() -> None:
+        # The file descriptor, not ``sys.stdin``: a thread blocked in a buffered read
+        # holds its lock, which the interpreter's shutdown then waits for in vain.
+        while os.read(stdin, 4096):
+            pass
+        os._exit(3)
+
+    stdin = sys.stdin.fileno()
+
+    threading.Thread(target=watch, name="crm-parent-watch", daemon=True).start()
+
+
 def main() -> int:
     """The child: read the job, catch up its projections, print their positions."""
     from adapters.event_store import EventStore
@@ -150,7 +211,9 @@ def main() -> int:
 
     configure_logging_as_parent()
     try:
-        job = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 # nosec B301 # from our parent's pipe
+        (length,) = struct.unpack(">Q", sys.stdin.buffer.read(8))
+        job = pickle.loads(sys.stdin.buffer.read(length))  # noqa: S301 # nosec B301 # from our parent's pipe
+        _stop_when_orphaned()
         with EventStore(job.url) as store:
             runner = ProjectionRunner(
                 store,

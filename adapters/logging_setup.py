@@ -21,7 +21,13 @@ def configure_logging(level: str = "warning", *, json: bool = False) -> None:
     os.environ[LEVEL_VARIABLE] = level
     os.environ[JSON_VARIABLE] = "1" if json else ""
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if json
+        # Plain tracebacks: a rich one would print every frame's local variables, and
+        # locals hold customers' personal data and the store's URL.
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     structlog.configure(
         processors=[

@@ -30,9 +30,16 @@ from uuid import UUID
 
 import structlog
 
-from adapters.catch_up_workers import MIN_LAG_FOR_WORKERS, Job, catch_up_in_processes, split
+from adapters.catch_up_workers import (
+    MIN_LAG_FOR_WORKERS,
+    CatchUpWorkerFailed,
+    Job,
+    catch_up_in_processes,
+    split,
+)
 from adapters.collector import Collections, collector_paused
 from adapters.event_store import EVENTS_TABLE, EventStore, connect
+from adapters.keys import forget_everywhere
 from adapters.mapper import ERASURE_TOPIC, PydanticEventMapper
 from adapters.row_store import CursorRowStore
 from adapters.sql import Dialect, dialect_of, execute, query, read_transaction, write_transaction
@@ -129,6 +136,10 @@ class ProjectionRunner:
             name for name in _registered_topics() if event_class(name).bookkeeping
         )
         self._handled = {p.name: handled_topics(p) for p in self.projections.values()}
+        # Topics this code has no class for (a newer crm-core wrote them) are decoded, so
+        # that the batch fails as it should, instead of being skipped as unhandled.
+        self._known_topics = frozenset(_registered_topics())
+        self._workers_ok = True
         self._set_up()
 
     # ---- public -------------------------------------------------------------------
@@ -163,20 +174,51 @@ class ProjectionRunner:
                 tracking = self._lock_tracking(cursor, projection.name)
                 self._tick(cursor, on_commit, projection, projection.name, tracking["position"])
             result[projection.name] = int(self._tracking(projection.name)["position"])
+        self._workers_ok = True  # every projection caught up: processes may serve again
         return result
 
     def _catch_up_in_processes(self, selected: Sequence[Projection], workers: int) -> None:
-        if self._dialect.kind != "postgres" or len(selected) < 2:
+        """After a group failed, this runner stays in one process until a catch-up ends
+        well: a projection that keeps failing far behind would otherwise start processes
+        at every retry of ``run_forever``."""
+        if self._dialect.kind != "postgres" or len(selected) < 2 or not self._workers_ok:
             return
         lowest = min(int(self._tracking(p.name)["position"]) for p in selected)
-        if self._count_after(lowest) < MIN_LAG_FOR_WORKERS:
+        # Ids, not a count: gaps (rolled-back inserts) only make it look further behind.
+        if self.store.max_position() - lowest < MIN_LAG_FOR_WORKERS:
             return
-        catch_up_in_processes(
-            [
-                Job(self.store.url, tuple(group), self._clock, self.batch_size, self.max_batch_size)
-                for group in split(selected, workers)
-            ]
-        )
+        # Far behind by construction: the processes read full batches from the first one
+        # (each customer's lifecycle is recomputed once per batch it appears in).
+        size = self.max_batch_size
+        try:
+            catch_up_in_processes(
+                [
+                    Job(self.store.url, tuple(group), self._clock, size, size)
+                    for group in split(selected, workers)
+                ]
+            )
+        except CatchUpWorkerFailed:
+            self._workers_ok = False
+            raise
+        finally:
+            self._forget_erased_after(lowest)
+
+    def _forget_erased_after(self, position: int) -> None:
+        """The workers read the erasures recorded after ``position``, not this process:
+        the keys it may hold of those customers must go, as its own read would have made
+        them (``PydanticEventMapper.decode``)."""
+        d = self._dialect
+        with read_transaction(self.store) as cursor:
+            rows = query(
+                cursor,
+                d,
+                f"SELECT originator_id FROM {d.table(EVENTS_TABLE)} "  # noqa: S608 # nosec B608 # checked identifiers
+                f"WHERE notification_id > {d.param} AND topic = {d.param}",
+                (position, ERASURE_TOPIC),
+            )
+        for row in rows:
+            erased = row["originator_id"]
+            forget_everywhere(erased if isinstance(erased, UUID) else UUID(str(erased)))
 
     def rebuild(self, name: str) -> int:
         """Blue/green: build fresh tables from position zero while the live ones keep
@@ -455,7 +497,8 @@ class ProjectionRunner:
                 break
             topics |= handled
         else:
-            wanted = [n for n in notifications if n[1] in topics]
+            known = self._known_topics
+            wanted = [n for n in notifications if n[1] in topics or n[1] not in known]
         self.store.prefetch_keys((topic, stream, state) for _, topic, stream, _, state in wanted)
         return [
             PydanticEventMapper.decode(topic, aggregate_id, version, state, keys=self.store.keys)

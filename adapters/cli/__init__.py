@@ -43,9 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
+        default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1,
         help="processes for a long catch-up on PostgreSQL, one group of projections each "
-        "(default: the CPUs, %(default)s; SQLite always uses one)",
+        "(default: the CPUs this process may use, %(default)s; SQLite always uses one)",
     )
     rebuild = actions.add_parser(
         "rebuild", help="rebuild from zero beside the live tables, then swap"

@@ -3,9 +3,12 @@ process would, and says which group failed when one does."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,14 +17,18 @@ import pytest
 from structlog.testing import capture_logs
 
 import adapters.projection_runner as runner_module
-from adapters.catch_up_workers import CatchUpWorkerFailed, split
+from adapters.catch_up_workers import CatchUpWorkerFailed, Job, split
 from adapters.event_store import EventStore
 from adapters.projection_runner import ProjectionRunner
+from application import CRM
+from domain.aggregates.customer import Customer
 from domain.events.base import DomainEvent
-from projections import all_projections
+from domain.lifecycle import LifecyclePolicy
+from projections import Projection, all_projections
 from projections.base import RowStore
 from projections.lifecycle import CustomerLifecycleProjection
 from projections.satisfaction import SatisfactionHistoryProjection
+from tests.application.builders import register
 from tests.projections.tables import dump
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -146,3 +153,160 @@ def test_sqlite_and_short_lags_catch_up_in_this_process(
 
     assert worker_runs(logs) == []
     assert set(positions.values()) == {demo_store.max_position()}
+
+
+class MainPolicy(LifecyclePolicy):
+    """Stands for a policy class a host script defines."""
+
+
+MainPolicy.__module__ = "__main__"
+
+
+def main_clock() -> datetime:
+    return NOW
+
+
+main_clock.__module__ = "__main__"
+
+
+@pytest.mark.parametrize(
+    ("projections", "clock"),
+    [
+        ([CustomerLifecycleProjection(MainPolicy()), SatisfactionHistoryProjection()], fixed_clock),
+        (all_projections(), functools.partial(main_clock)),
+    ],
+    ids=["policy-of-__main__", "partial-of-a-__main__-function"],
+)
+def test_what_hides_a_script_definition_is_refused_before_anything_runs(
+    pg_store: EventStore,
+    any_lag: None,
+    projections: list[Projection],
+    clock: Callable[[], datetime],
+) -> None:
+    runner = ProjectionRunner(pg_store, projections, clock=clock)
+
+    with pytest.raises(TypeError, match="__main__"):
+        runner.catch_up(workers=2)
+
+    assert {s.position for s in runner.status()} == {0}
+
+
+def test_a_job_never_shows_the_store_password() -> None:
+    job = Job("postgresql://crm:S3cret@db/crm", (), fixed_clock, 1, 1)
+    assert "S3cret" not in repr(job)
+
+
+def test_after_a_failing_group_the_runner_stays_in_one_process_until_all_catch_up(
+    pg_store: EventStore, any_lag: None
+) -> None:
+    """A projection failing far behind would otherwise start processes at every retry."""
+    failing = [CustomerLifecycleProjection(), FailingSatisfaction()]
+    runner = ProjectionRunner(pg_store, failing, clock=fixed_clock)
+    with pytest.raises(CatchUpWorkerFailed):
+        runner.catch_up(workers=2)
+
+    with capture_logs() as logs, pytest.raises(RuntimeError, match="injected failure"):
+        runner.catch_up(workers=2)  # the retry: in this process
+    assert worker_runs(logs) == []
+
+    runner.projections["satisfaction_history"] = SatisfactionHistoryProjection()  # mended
+    runner.catch_up(workers=2)
+    assert {s.position for s in runner.status()} == {pg_store.max_position()}
+
+
+ERASE_ELSEWHERE = """
+import sys, uuid
+from application import CRM
+from application.commands import EraseCustomerPersonalData
+from tests.application.builders import ADMIN
+
+with CRM.open(sys.argv[1]) as crm:
+    def refuse(*args, **kwargs):
+        raise RuntimeError("the erasing process does not catch up")
+    crm.read_models.catch_up = refuse  # its best-effort clean-up fails: ours reads it
+    crm.execute(EraseCustomerPersonalData(customer_id=uuid.UUID(sys.argv[2]), reason="DSR-1"),
+                actor=ADMIN)
+"""
+
+
+def test_keys_of_customers_the_processes_saw_erased_are_forgotten_here_too(
+    postgres_url: str, any_lag: None
+) -> None:
+    """Decoding an erasure is how a process forgets the customer's key; after a catch-up in
+    processes, this one has not decoded it, and must forget all the same."""
+    with CRM.open(postgres_url, clock=fixed_clock) as crm:
+        alice = register(crm, kind="individual", name="Alice Verysecret")
+        crm.read_models.catch_up()
+        assert crm.store.keys.cipher(alice) is not None  # this process holds the key
+
+        erased = subprocess.run(
+            [sys.executable, "-c", ERASE_ELSEWHERE, postgres_url, str(alice)],
+            capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+        )  # fmt: skip
+        assert erased.returncode == 0, erased.stderr
+        crm.read_models.catch_up(workers=2)
+
+        assert crm.store.keys.cipher(alice) is None
+        assert crm.load(Customer, alice, version=1).profile.name == "[erased]"
+
+
+SLOW_PARENT = """
+import sys, time
+import adapters.projection_runner as runner_module
+from adapters.event_store import EventStore
+from adapters.projection_runner import ProjectionRunner
+from projections.lifecycle import CustomerLifecycleProjection
+from tests.projections.test_catch_up_workers import SlowSatisfaction, fixed_clock
+
+runner_module.MIN_LAG_FOR_WORKERS = 1
+with EventStore(sys.argv[1]) as store:
+    runner = ProjectionRunner(
+        store, [CustomerLifecycleProjection(), SlowSatisfaction()], clock=fixed_clock
+    )
+    runner.catch_up(workers=2)
+"""
+
+
+class SlowSatisfaction(SatisfactionHistoryProjection):
+    """Takes its time: long enough for its parent to be killed meanwhile."""
+
+    def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        time.sleep(60)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_worker_processes_stop_when_the_process_that_started_them_dies(
+    pg_store: EventStore,
+) -> None:
+    parent = subprocess.Popen([sys.executable, "-c", SLOW_PARENT, pg_store.url], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while len(children := _children(parent.pid)) < 2:
+            assert time.monotonic() < deadline, "the worker processes did not start"
+            assert parent.poll() is None, "the parent ended early"
+            time.sleep(0.1)
+    finally:
+        parent.kill()
+        parent.wait()
+
+    deadline = time.monotonic() + 30
+    while running := [pid for pid in children if _running(pid)]:
+        assert time.monotonic() < deadline, f"worker processes {running} outlived their parent"
+        time.sleep(0.1)

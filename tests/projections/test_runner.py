@@ -317,3 +317,35 @@ def test_sqlite_batches_keep_their_size_unless_told_otherwise(tmp_path: Path) ->
             runner.catch_up()
     assert runner.max_batch_size == 2
     assert {e["events"] for e in logs if e["event"] == "projection_batch"} <= {1, 2}
+
+
+def test_an_event_type_this_code_does_not_know_fails_the_batch_instead_of_being_skipped(
+    crm: CRM,
+) -> None:
+    """No projection declares a topic a newer crm-core wrote: it must still stop the runner
+    (as before projections declared what they handle), not be stepped over."""
+    from domain.events.base import EVENT_TYPES
+    from domain.events.customer import CustomerEvent
+
+    customer = register(crm)
+
+    class CustomerNicknamed(CustomerEvent):  # stands for an event of a newer version
+        nickname: str
+
+    try:
+        at = datetime.now(UTC)
+        crm.store.append(
+            [
+                CustomerNicknamed(
+                    aggregate_id=customer, version=2, recorded_at=at, occurred_at=at,
+                    actor_id="newer-crm-core", nickname="Ace",
+                )
+            ]
+        )  # fmt: skip
+    finally:
+        del EVENT_TYPES["CustomerNicknamed"]
+    runner = ProjectionRunner(crm.store, [CustomerPurchasesProjection()])
+
+    with pytest.raises(Exception, match="CustomerNicknamed"):
+        runner.catch_up()
+    assert runner.status()[0].position < crm.store.max_position()
