@@ -437,6 +437,12 @@ class ProjectionRunner:
                 held.enter_context(lock[1])
             on_commit: list[Callable[[], None]] = []
             with write_transaction(self.store) as cursor:
+                if self._dialect.kind == "postgres":
+                    # Read models are rebuilt from the log, and a batch's rows and position
+                    # commit together: a server crash may lose the last batches, never part
+                    # of one, and the runner applies them again. So no waiting for the WAL's
+                    # flush at each commit (PostgreSQL's asynchronous commit).
+                    execute(cursor, self._dialect, "SET LOCAL synchronous_commit TO OFF")
                 yield cursor, on_commit
             for committed in on_commit:
                 committed()

@@ -349,3 +349,33 @@ def test_an_event_type_this_code_does_not_know_fails_the_batch_instead_of_being_
     with pytest.raises(Exception, match="CustomerNicknamed"):
         runner.catch_up()
     assert runner.status()[0].position < crm.store.max_position()
+
+
+class RecordsCommitMode(CustomerPurchasesProjection):
+    """Notes the commit mode its batch runs under (PostgreSQL)."""
+
+    seen: ClassVar[list[str]] = []
+    handles = None
+
+    def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        cursor = rows._cursor  # type: ignore[attr-defined]  # the batch's own transaction
+        cursor.execute("SHOW synchronous_commit")
+        self.seen.append(next(iter(cursor.fetchone().values())))
+        super().apply(events, rows)
+
+
+def test_projection_batches_commit_without_waiting_for_the_wal_and_nothing_else_does(
+    postgres_url: str,
+) -> None:
+    """A read model is rebuilt from the log, so its batches need not wait for the WAL's
+    flush; the events themselves, written by the same store, must."""
+    with CRM.open(postgres_url) as crm:
+        register(crm)
+        RecordsCommitMode.seen.clear()
+        ProjectionRunner(crm.store, [RecordsCommitMode()]).catch_up()
+        with crm.store.datastore.transaction(commit=False) as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            afterwards = next(iter(cursor.fetchone().values()))
+
+    assert RecordsCommitMode.seen == ["off"]
+    assert afterwards == "on"
