@@ -39,6 +39,7 @@ from adapters.catch_up_workers import (
 )
 from adapters.collector import Collections, collector_paused
 from adapters.event_store import EVENTS_TABLE, EventStore, connect
+from adapters.events_at import events_at_reader
 from adapters.keys import forget_everywhere
 from adapters.mapper import ERASURE_TOPIC, PydanticEventMapper
 from adapters.row_store import CursorRowStore
@@ -407,6 +408,7 @@ class ProjectionRunner:
             self._dialect,
             {t.name: t for t in projection.tables},
             {t.name: t.name + suffix for t in projection.tables},
+            events_at_reader(self.store, cursor, self._dialect),
         )
 
     def _drain(self, projections: Sequence[Projection], step: Callable[[], int]) -> None:

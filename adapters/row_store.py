@@ -15,11 +15,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from adapters.sql import PG_TYPES, Dialect, composed, execute, executemany, query, where_clause
+from domain.events.base import DomainEvent
 from projections.base import Row
 from projections.schema import ColumnType, Table
+
+if TYPE_CHECKING:
+    from adapters.events_at import EventsAt
 
 _ABSENT = object()
 # Below this many rows per statement, executemany's pipelined inserts are as quick.
@@ -34,8 +39,12 @@ class CursorRowStore:
         dialect: Dialect,
         tables: Mapping[str, Table],
         physical: Mapping[str, str],
+        events_at: EventsAt | None = None,
     ) -> None:
+        """``events_at``: how ``events_at`` reads the log (``adapters.events_at``), for the
+        projections that read events back; without it, asking is an error."""
         self._cursor = cursor
+        self._events_at = events_at
         self._dialect = dialect
         self._tables = dict(tables)
         self._physical = dict(physical)
@@ -183,6 +192,11 @@ class CursorRowStore:
             f"DELETE FROM {physical}{where_clause(self._dialect, where)}",  # noqa: S608 # nosec B608 # checked identifiers
             self._encode(spec, where),
         )
+
+    def events_at(self, keys: Sequence[tuple[UUID, int]]) -> list[DomainEvent]:
+        if self._events_at is None:
+            raise RuntimeError("this row store was opened without access to the log")
+        return self._events_at(keys) if keys else []
 
     # ---- flushing -----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from adapters.event_store import EventStore
+from adapters.events_at import events_at_reader
 from adapters.projection_runner import ProjectionRunner, ProjectionStatus
 from adapters.row_store import CursorRowStore
 from adapters.sql import dialect_of, query, read_transaction
@@ -210,11 +211,13 @@ class ReadModels:
         projection = self.runner.projections["customer_lifecycle"]
         assert isinstance(projection, CustomerLifecycleProjection)  # noqa: S101 # nosec B101 # narrowing for mypy, the registry's own class
         with read_transaction(self._store) as cursor:
+            dialect = dialect_of(self._store)
             rows = CursorRowStore(
                 cursor,
-                dialect_of(self._store),
+                dialect,
                 {t.name: t for t in projection.tables},
                 {t.name: t.name for t in projection.tables},
+                events_at_reader(self._store, cursor, dialect),
             )
             facts = projection.facts(rows, customer_id)
         if facts is None or at < facts.starts_at:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from types import UnionType
 from typing import Any, ClassVar, Protocol
+from uuid import UUID
 
 import domain.events  # noqa: F401 - registers every event type handled_topics looks through
 from domain.events.base import EVENT_TYPES, DomainEvent
@@ -56,6 +57,13 @@ class RowStore(Protocol):
     ) -> list[Row]:
         """Rows whose ``column`` (a timestamp) is at or before ``until`` and whose
         ``present`` columns are not NULL."""
+        ...
+
+    def events_at(self, keys: Sequence[tuple[UUID, int]]) -> list[DomainEvent]:
+        """The log's events at these (stream, version) keys, read back and decoded as the
+        runner decodes them (a value whose customer was erased reads as erased); in no
+        particular order. For a projection that keeps the keys of what it needs again,
+        not copies of the events."""
         ...
 
 

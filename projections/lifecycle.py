@@ -7,8 +7,10 @@ customer's row and transitions whenever one of them arrives. Churn happens with 
 with an event, so ``tick`` recomputes customers whose next time-driven change
 (``next_change_at``: a churn date, the at-risk warning, a complaint's SLA) has passed.
 
-The gathered events are kept as JSON of their current class; bump ``version`` when an event
-class this projection keeps changes shape, so that the cache is rebuilt.
+Of the gathered events the projection keeps only their keys (stream, version, customer,
+kind): it remembers the events themselves between batches, and reads those it does not
+remember back from the log (``RowStore.events_at``), where they are stored once, encrypted.
+No read-model table holds a copy of an event's personal values.
 
 A merged duplicate (``CustomersMerged``) stops being a customer of its own: its gathered
 events, orders, complaints and referrals move to the survivor, its row and transitions go,
@@ -17,10 +19,10 @@ and the survivor is recomputed as if it had done everything itself. What the dup
 about the duplicate (its registration, profile, tier, membership, qualification) does not,
 the survivor's own stand. Events keep their stored ids; they are attributed when read.
 
-On ``CustomerPersonalDataErased`` the gathered events of the erased customer's stream are
-stored again with their personal values blanked (``domain.personal_data``), as a rebuild
-would decode them once the key is gone, and the customer is recomputed: its display name
-reads as erased, nothing else changes.
+On ``CustomerPersonalDataErased`` the remembered events of the erased customer's stream
+have their personal values blanked (``domain.personal_data``), as the log now reads them
+with the key gone, and the customer is recomputed: its display name reads as erased,
+nothing else changes.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 from uuid import UUID
 
-from domain.events.base import DomainEvent, event_class
+from domain.events.base import DomainEvent
 from domain.events.complaint import ComplaintEvent, ComplaintFiled
 from domain.events.customer import (
     CustomerContacted,
@@ -118,7 +120,6 @@ EVENTS = Table(
         col("customer_id", T.UUID, nullable=False),
         col("kind", T.TEXT, nullable=False),  # customer | order | complaint
         col("topic", T.TEXT, nullable=False),
-        col("state", T.TEXT, nullable=False),
     ),
     primary_key=("aggregate_id", "version"),
     indexes=(("customer_id",),),
@@ -221,7 +222,7 @@ class _Known:
 
 class CustomerLifecycleProjection(Projection):
     name: ClassVar[str] = "customer_lifecycle"
-    version: ClassVar[int] = 4
+    version: ClassVar[int] = 5  # 5: gathered events by key, read back from the log
     tables: ClassVar[tuple[Table, ...]] = (
         LIFECYCLE,
         TRANSITIONS,
@@ -341,18 +342,9 @@ class CustomerLifecycleProjection(Projection):
             known.gathered[row["customer_id"]][(row["aggregate_id"], row["version"])] = row
             known.events += 1
         grouped = {c: list(known.gathered[c].values()) for c in wanted}
-        # The stored states stay on the server unless an event is not decoded here yet
-        # (after a restart): during a catch-up every gathered event is.
-        missing: set[UUID] = {
-            row["aggregate_id"]
-            for kept in grouped.values()
-            for row in kept
-            if (row["aggregate_id"], row["version"]) not in self._decoded
-        }
-        for row in rows.select_in(EVENTS.name, "aggregate_id", list(missing)):
-            key = (row["aggregate_id"], row["version"])
-            if key not in self._decoded:
-                self._decoded[key] = event_class(row["topic"]).model_validate_json(row["state"])
+        # Events are read back from the log only when not remembered (after a restart):
+        # during a catch-up every gathered event is.
+        self._read_back(rows, [row for kept in grouped.values() for row in kept])
         # A referral may name a customer merged since: its alias is looked up in one go.
         referred: list[UUID] = []
         for kept in grouped.values():
@@ -408,7 +400,7 @@ class CustomerLifecycleProjection(Projection):
             kind = "complaint" if isinstance(event, ComplaintEvent) else "order"
         else:
             return None
-        # The event in hand is what a later recompute would decode from the stored state.
+        # The event in hand is what a later recompute would read back from the log.
         self._decoded[(event.aggregate_id, event.version)] = event
         row = {
             "aggregate_id": event.aggregate_id,
@@ -416,7 +408,6 @@ class CustomerLifecycleProjection(Projection):
             "customer_id": customer_id,
             "kind": kind,
             "topic": event.event_type(),
-            "state": event.model_dump_json(),
         }
         rows.upsert(EVENTS.name, row)
         self._known.gather(customer_id, row)
@@ -439,21 +430,27 @@ class CustomerLifecycleProjection(Projection):
         return survivor
 
     def _erase(self, customer_id: UUID, rows: RowStore) -> set[UUID]:
-        """Blank the personal values in the gathered events of an erased customer's stream;
-        returns the customers they count for (the survivor's, for a merged duplicate)."""
+        """Blank the personal values in the remembered events of an erased customer's
+        stream (the log reads them so from now on); returns the customers they count for
+        (the survivor's, for a merged duplicate)."""
         owners: set[UUID] = set()
-        for row in rows.select_in(EVENTS.name, "aggregate_id", [customer_id]):
+        for row in rows.select_in(EVENTS.name, "aggregate_id", [customer_id], EVENT_KEYS):
             key = (row["aggregate_id"], row["version"])
-            event = self._decoded.get(key) or event_class(row["topic"]).model_validate_json(
-                row["state"]
-            )
-            erased = erase_personal_data(event, customer_id)
-            self._decoded[key] = erased
-            state = erased.model_dump_json()
-            if state != row["state"]:
-                rows.upsert(EVENTS.name, {**row, "state": state})
+            event = self._decoded.get(key)
+            if event is not None:
+                self._decoded[key] = erase_personal_data(event, customer_id)
             owners.add(row["customer_id"])
         return owners
+
+    def _read_back(self, rows: RowStore, kept: Iterable[Row]) -> None:
+        """Remember, from the log, the gathered events not remembered yet."""
+        missing = [
+            key
+            for key in ((row["aggregate_id"], row["version"]) for row in kept)
+            if key not in self._decoded
+        ]
+        for event in rows.events_at(missing):
+            self._decoded.setdefault((event.aggregate_id, event.version), event)
 
     # ---- computing ------------------------------------------------------------------
 
@@ -488,13 +485,13 @@ class CustomerLifecycleProjection(Projection):
         return streams
 
     def _streams(self, rows: RowStore, customer_id: UUID) -> dict[str, list[DomainEvent]]:
-        kept = (
-            self._prefetched[customer_id]
-            if self._prefetched is not None and customer_id in self._prefetched
-            else rows.select(EVENTS.name, {"customer_id": customer_id})
-        )
-        if self._prefetched is None and len(self._decoded) > DECODED_CACHE_SIZE:
-            self._decoded.clear()
+        if self._prefetched is not None and customer_id in self._prefetched:
+            kept = self._prefetched[customer_id]
+        else:
+            kept = rows.select_in(EVENTS.name, "customer_id", [customer_id], EVENT_KEYS)
+            if len(self._decoded) > DECODED_CACHE_SIZE:
+                self._decoded.clear()
+            self._read_back(rows, kept)
         return _streams(kept, self._decoded)
 
     def _facts(
@@ -619,12 +616,8 @@ def _streams(
     kept = sorted(kept, key=lambda r: (r["kind"], r["aggregate_id"], r["version"]))
     streams: dict[str, list[DomainEvent]] = defaultdict(list)
     for row in kept:
-        key = (row["aggregate_id"], row["version"])
-        event = decoded.get(key)
-        if event is None:
-            event = event_class(row["topic"]).model_validate_json(row["state"])
-            decoded[key] = event
-        streams[row["kind"]].append(event)
+        # read back from the log beforehand; a key the log lacks is a damaged store
+        streams[row["kind"]].append(decoded[(row["aggregate_id"], row["version"])])
     if "customer" in streams:  # own stream first, in version order; opportunities by time
         streams["customer"].sort(key=lambda e: (e.occurred_at, e.version))
     return streams
