@@ -175,7 +175,7 @@ class EventStore:
         heads: dict[UUID, tuple[int, str]] = {}
         keys = encoded.keys
         for row in encoded.rows:
-            aggregate_id = _uuid(row.originator_id)
+            aggregate_id = as_uuid(row.originator_id)
             version = row.originator_version
             head = heads.get(aggregate_id)
             if head is not None and head[0] == version - 1:
@@ -214,7 +214,7 @@ class EventStore:
         here, so that no earlier event of it decrypts with a key another process destroyed."""
         for row in rows:
             if row.topic == ERASURE_TOPIC:
-                forget_everywhere(_uuid(row.originator_id))
+                forget_everywhere(as_uuid(row.originator_id))
         return [self.mapper.to_domain_event(stored) for stored in rows]
 
     def load(self, aggregate_id: UUID, *, to_version: int | None = None) -> list[DomainEvent]:
@@ -229,7 +229,7 @@ class EventStore:
         rows = self.recorder.select_events(aggregate_id, gt=after_version, lte=to_version)
         if rows and to_version is None and unseal(rows[-1].state) is not None:
             self._remember(
-                {_uuid(rows[-1].originator_id): (rows[-1].originator_version, _last_hash(rows))}
+                {as_uuid(rows[-1].originator_id): (rows[-1].originator_version, _last_hash(rows))}
             )
         return self._decoded(rows)
 
@@ -238,7 +238,7 @@ class EventStore:
         it chains without a read. ``load`` does this; a reader that fetches streams itself
         (in bulk) may call it with each stream's rows."""
         if rows:
-            stream = _uuid(rows[-1].originator_id)
+            stream = as_uuid(rows[-1].originator_id)
             self._remember({stream: (rows[-1].originator_version, _last_hash(rows))})
 
     def _hash_of(self, aggregate_id: UUID, version: int) -> str:
@@ -277,6 +277,15 @@ class EventStore:
         customers whose personal values they hold in one round trip."""
         self.keys.prefetch(encrypted_subjects(rows))
 
+    def decode_rows(self, rows: Sequence[tuple[str, UUID | str, int, bytes]]) -> list[DomainEvent]:
+        """Many stored rows (topic, stream, version, state) decoded, the keys their personal
+        values need read in one go first."""
+        self.prefetch_keys((topic, stream, state) for topic, stream, _, state in rows)
+        return [
+            self.mapper.decode(topic, stream, version, state, keys=self.keys)
+            for topic, stream, version, state in rows
+        ]
+
     def decode(self, notification: Notification) -> DomainEvent:
         return self.mapper.decode(
             notification.topic,
@@ -311,7 +320,7 @@ def _last_hash(rows: Sequence[StoredEvent]) -> str:
     sealed = unseal(rows[-1].state)
     if sealed is not None:
         return sealed[0]
-    aggregate_id = _uuid(rows[-1].originator_id)
+    aggregate_id = as_uuid(rows[-1].originator_id)
     prev = GENESIS
     for row in rows:
         computed, stored_hash, _, _ = stored_link(
@@ -321,7 +330,8 @@ def _last_hash(rows: Sequence[StoredEvent]) -> str:
     return prev
 
 
-def _uuid(value: UUID | str) -> UUID:
+def as_uuid(value: UUID | str) -> UUID:
+    """A stream id as the recorders give it back (a UUID, or its text on SQLite)."""
     return value if isinstance(value, UUID) else UUID(value)
 
 

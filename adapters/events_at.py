@@ -12,8 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from adapters.event_store import EVENTS_TABLE, EventStore
-from adapters.mapper import PydanticEventMapper
+from adapters.event_store import EVENTS_TABLE, EventStore, as_uuid
 from adapters.sql import Dialect, query
 from domain.events.base import DomainEvent
 
@@ -30,25 +29,17 @@ def events_at_reader(store: EventStore, cursor: Any, dialect: Dialect) -> Events
     def events_at(keys: Sequence[tuple[UUID, int]]) -> list[DomainEvent]:
         wanted = set(keys)
         streams = list(dict.fromkeys(stream for stream, _ in wanted))
-        found = [
-            row
+        stored = [
+            (row["topic"], as_uuid(row["originator_id"]), int(row["originator_version"]), row)
             for chunk in range(0, len(streams), _CHUNK)
             for row in _stream_rows(cursor, dialect, streams[chunk : chunk + _CHUNK])
-            if (_uuid(row["originator_id"]), int(row["originator_version"])) in wanted
         ]
-        store.prefetch_keys(
-            (row["topic"], row["originator_id"], bytes(row["state"])) for row in found
-        )
-        return [
-            PydanticEventMapper.decode(
-                row["topic"],
-                _uuid(row["originator_id"]),
-                int(row["originator_version"]),
-                bytes(row["state"]),
-                keys=store.keys,
-            )
-            for row in found
+        found = [
+            (topic, stream, version, bytes(row["state"]))
+            for topic, stream, version, row in stored
+            if (stream, version) in wanted
         ]
+        return store.decode_rows(found)
 
     return events_at
 
@@ -70,7 +61,3 @@ def _stream_rows(cursor: Any, dialect: Dialect, streams: Sequence[UUID]) -> list
         f"SELECT {columns} FROM {table} WHERE originator_id IN ({marks})",  # noqa: S608 # nosec B608 # constant identifiers
         [stream.hex for stream in streams],  # how the library's SQLite recorder keeps ids
     )
-
-
-def _uuid(value: UUID | str) -> UUID:
-    return value if isinstance(value, UUID) else UUID(value)

@@ -38,10 +38,10 @@ from adapters.catch_up_workers import (
     split,
 )
 from adapters.collector import Collections, collector_paused
-from adapters.event_store import EVENTS_TABLE, EventStore, connect
+from adapters.event_store import EVENTS_TABLE, EventStore, as_uuid, connect
 from adapters.events_at import events_at_reader
 from adapters.keys import forget_everywhere
-from adapters.mapper import ERASURE_TOPIC, PydanticEventMapper
+from adapters.mapper import ERASURE_TOPIC
 from adapters.row_store import CursorRowStore
 from adapters.sql import Dialect, dialect_of, execute, query, read_transaction, write_transaction
 from domain.events.base import DomainEvent, event_class
@@ -218,8 +218,7 @@ class ProjectionRunner:
                 (position, ERASURE_TOPIC),
             )
         for row in rows:
-            erased = row["originator_id"]
-            forget_everywhere(erased if isinstance(erased, UUID) else UUID(str(erased)))
+            forget_everywhere(as_uuid(row["originator_id"]))
 
     def rebuild(self, name: str) -> int:
         """Blue/green: build fresh tables from position zero while the live ones keep
@@ -507,11 +506,7 @@ class ProjectionRunner:
         else:
             known = self._known_topics
             wanted = [n for n in notifications if n[1] in topics or n[1] not in known]
-        self.store.prefetch_keys((topic, stream, state) for _, topic, stream, _, state in wanted)
-        return [
-            PydanticEventMapper.decode(topic, aggregate_id, version, state, keys=self.store.keys)
-            for _, topic, aggregate_id, version, state in wanted
-        ]
+        return self.store.decode_rows([row[1:] for row in wanted])
 
     def _handled_by(
         self, projection: Projection, events: Sequence[DomainEvent]
@@ -571,9 +566,7 @@ class ProjectionRunner:
             (
                 int(row["id"]),
                 row["topic"],
-                row["originator_id"]
-                if isinstance(row["originator_id"], UUID)
-                else UUID(row["originator_id"]),
+                as_uuid(row["originator_id"]),
                 int(row["originator_version"]),
                 bytes(row["state"]),
             )
