@@ -277,12 +277,18 @@ class EventStore:
         customers whose personal values they hold in one round trip."""
         self.keys.prefetch(encrypted_subjects(rows))
 
-    def decode_rows(self, rows: Sequence[tuple[str, UUID | str, int, bytes]]) -> list[DomainEvent]:
+    def decode_rows(
+        self,
+        rows: Sequence[tuple[str, UUID | str, int, bytes]],
+        reads: frozenset[str] | None = None,
+    ) -> list[DomainEvent]:
         """Many stored rows (topic, stream, version, state) decoded, the keys their personal
-        values need read in one go first."""
-        self.prefetch_keys((topic, stream, state) for topic, stream, _, state in rows)
+        values need read in one go first. ``reads``: the personal values the reader looks
+        at (None: all); the others read as erased, undecrypted."""
+        if reads is None or reads:
+            self.prefetch_keys((topic, stream, state) for topic, stream, _, state in rows)
         return [
-            self.mapper.decode(topic, stream, version, state, keys=self.keys)
+            self.mapper.decode(topic, stream, version, state, keys=self.keys, reads=reads)
             for topic, stream, version, state in rows
         ]
 

@@ -22,9 +22,12 @@ _CHUNK = 500
 EventsAt = Callable[[Sequence[tuple[UUID, int]]], list[DomainEvent]]
 
 
-def events_at_reader(store: EventStore, cursor: Any, dialect: Dialect) -> EventsAt:
+def events_at_reader(
+    store: EventStore, cursor: Any, dialect: Dialect, reads: frozenset[str] | None = None
+) -> EventsAt:
     """``events_at(keys)``: the events at these (stream, version) keys, decoded with the
-    store's keys as the runner decodes them; in no particular order, the missing omitted."""
+    store's keys as the runner decodes them (``reads``: the personal values the projection
+    reads); in no particular order, the missing omitted."""
 
     def events_at(keys: Sequence[tuple[UUID, int]]) -> list[DomainEvent]:
         wanted = set(keys)
@@ -39,7 +42,7 @@ def events_at_reader(store: EventStore, cursor: Any, dialect: Dialect) -> Events
             for topic, stream, version, row in stored
             if (stream, version) in wanted
         ]
-        return store.decode_rows(found)
+        return store.decode_rows(found, reads)
 
     return events_at
 

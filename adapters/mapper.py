@@ -43,7 +43,7 @@ from adapters.keys import (
 )
 from domain.events.base import DomainEvent, event_class
 from domain.personal_data import (
-    candidate_paths,
+    candidate_values,
     data_subject,
     erased_value,
     get_path,
@@ -126,9 +126,12 @@ class PydanticEventMapper(Mapper[UUID]):
         state: bytes,
         *,
         keys: KeyStore | None = None,
+        reads: frozenset[str] | None = None,
     ) -> DomainEvent:
         """``keys``: the reading store's, tried first; every open store's are tried after
-        it (the projection runner decodes with no store in hand)."""
+        it (the projection runner decodes with no store in hand). ``reads``: the personal
+        values (``PROFILE_PATHS``) the reader looks at, None for all; the others are not
+        decrypted and read as erased."""
         try:
             cls = event_class(topic)
             data: dict[str, Any] = json.loads(state)
@@ -137,7 +140,7 @@ class PydanticEventMapper(Mapper[UUID]):
             if topic == ERASURE_TOPIC:
                 forget_everywhere(_uuid(originator_id))
             elif _ENCRYPTED_MARK in state:
-                _decrypt_personal(topic, data, _uuid(originator_id), keys)
+                _decrypt_personal(topic, data, _uuid(originator_id), keys, reads)
             upcast(cls, data)
             data["aggregate_id"] = originator_id
             data["version"] = version
@@ -175,16 +178,24 @@ def _encrypt_personal(
 
 
 def _decrypt_personal(
-    topic: str, data: dict[str, Any], aggregate_id: UUID, keys: KeyStore | None
+    topic: str,
+    data: dict[str, Any],
+    aggregate_id: UUID,
+    keys: KeyStore | None,
+    reads: frozenset[str] | None = None,
 ) -> None:
-    """Each encrypted value in clear, or as erased when no open store holds its key."""
+    """Each encrypted value in clear, or as erased when no open store holds its key (or
+    the reader does not read it)."""
     subject = data_subject(topic, data, aggregate_id)
     stores: list[KeyStore] | None = None  # the ring, listed once per event
-    for path in candidate_paths(topic):
+    for path, personal_value in candidate_values(topic):
         value = get_path(data, path)
         if not is_encrypted(value):
             continue
         plaintext = None
+        if reads is not None and personal_value not in reads:
+            set_path(data, path, erased_value(path))
+            continue
         if stores is None:
             stores = open_key_stores(keys)
         for key_store in stores:

@@ -59,6 +59,18 @@ def candidate_paths(event_type: str) -> tuple[str, ...]:
     return tuple(f"{base}.{path}" if base else path for path in PROFILE_PATHS)
 
 
+def candidate_values(event_type: str) -> tuple[tuple[str, str], ...]:
+    """``candidate_paths`` each with the personal value it holds (its ``PROFILE_PATHS``
+    entry): what a reader that needs only some values looks at."""
+    return _CANDIDATE_VALUES.get(event_type, ())
+
+
+_CANDIDATE_VALUES: dict[str, tuple[tuple[str, str], ...]] = {
+    event_type: tuple(zip(candidate_paths(event_type), PROFILE_PATHS, strict=True))
+    for event_type in _PROFILE_AT
+}
+
+
 def personal_paths(event_type: str, payload: Mapping[str, Any]) -> tuple[str, ...]:
     """The paths whose values are personal in this payload: the candidates, less the name
     when the payload says it is a company's."""

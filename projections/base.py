@@ -17,6 +17,7 @@ from uuid import UUID
 
 import domain.events  # noqa: F401 - registers every event type handled_topics looks through
 from domain.events.base import EVENT_TYPES, DomainEvent
+from domain.personal_data import PROFILE_PATHS
 from projections.retention_views import View
 from projections.schema import Table
 
@@ -76,6 +77,23 @@ def handled_topics(projection: Projection) -> frozenset[str] | None:
     )
 
 
+def personal_values_read(projections: Iterable[Projection]) -> frozenset[str] | None:
+    """The personal values any of ``projections`` reads (None: all); a name that is no
+    personal value is refused, lest a misspelt one withhold what a projection needs."""
+    read: set[str] = set()
+    for projection in projections:
+        if projection.personal_values is None:
+            return None
+        unknown = projection.personal_values - set(PROFILE_PATHS)
+        if unknown:
+            raise ValueError(
+                f"{projection.name}.personal_values names no personal value: "
+                f"{sorted(unknown)} (known: {list(PROFILE_PATHS)})"
+            )
+        read |= projection.personal_values
+    return frozenset(read)
+
+
 def ids_of(events: Iterable[DomainEvent], kinds: type | tuple[type, ...]) -> list[Any]:
     """The aggregate ids of the events of these kinds: what a batch will look up."""
     return [event.aggregate_id for event in events if isinstance(event, kinds)]
@@ -96,6 +114,10 @@ class Projection(ABC):
     # projection only its own. A projection in a process of its own then skips reading
     # the half of the log it never looks at.
     handles: ClassVar[type[DomainEvent] | UnionType | None] = None
+    # The personal values (``domain.personal_data.PROFILE_PATHS``: "name", "birthday", ...)
+    # ``apply`` reads; None: all. The others reach it as they read once erased, undecrypted:
+    # decrypting is a fifth of decoding a registration, and most projections read none.
+    personal_values: ClassVar[frozenset[str] | None] = None
 
     # How much of a catch-up's time this projection takes, relative to a simple one (1):
     # the runner splits projections among processes by it (measured with bench/).

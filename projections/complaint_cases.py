@@ -99,6 +99,7 @@ class ComplaintCasesProjection(Projection):
     version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (CASES, MERGED)
     handles = CustomersMerged | ComplaintEvent
+    personal_values: ClassVar[frozenset[str]] = frozenset()  # merges are read for ids only
     aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:

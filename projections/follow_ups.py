@@ -82,6 +82,7 @@ class FollowUpsProjection(Projection):
         | CustomersMerged
         | CustomerPersonalDataErased
     )
+    personal_values: ClassVar[frozenset[str]] = frozenset({"birthday"})  # the birthday row
 
     def __init__(self) -> None:
         # The runner's clock at the start of a catch-up: a birthday row is written due on

@@ -235,6 +235,7 @@ class CustomerLifecycleProjection(Projection):
     handles = (
         CUSTOMER_EVENTS | NAMING_EVENTS | ORDER_EVENTS | ComplaintEvent | CustomerPersonalDataErased
     )
+    personal_values: ClassVar[frozenset[str]] = frozenset({"name"})  # display_name
     aliases: ClassVar[Aliases] = Aliases(MERGED)
     # 100,000 events on PostgreSQL: ~1.4x the time of the six others together.
     catch_up_weight: ClassVar[float] = 8.0

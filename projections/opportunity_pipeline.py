@@ -82,6 +82,7 @@ class OpportunityPipelineProjection(Projection):
     version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (PIPELINE, STAGE_HISTORY, MERGED)
     handles = CustomersMerged | OpportunityEvent
+    personal_values: ClassVar[frozenset[str]] = frozenset()  # merges are read for ids only
     aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:

@@ -78,6 +78,7 @@ class OrderApprovalsProjection(Projection):
         | OrderRejected
         | OrderCancelled
     )
+    personal_values: ClassVar[frozenset[str]] = frozenset()  # merges are read for ids only
     aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:

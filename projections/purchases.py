@@ -88,6 +88,7 @@ class CustomerPurchasesProjection(Projection):
         | OrderCancelled
         | OrderImported
     )
+    personal_values: ClassVar[frozenset[str]] = frozenset()  # merges are read for ids only
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
         rows.prefetch(ORDERS.name, ids_of(events, (OrderLinesChanged, OrderApproved)))

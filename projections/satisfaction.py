@@ -67,6 +67,7 @@ class SatisfactionHistoryProjection(Projection):
     version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (HISTORY, COMPLAINTS, MERGED)
     handles = CustomersMerged | SatisfactionSurveyed | ComplaintFiled | ComplaintFollowedUp
+    personal_values: ClassVar[frozenset[str]] = frozenset()  # merges are read for ids only
     aliases: ClassVar[Aliases] = Aliases(MERGED)
 
     def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:

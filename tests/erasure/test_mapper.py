@@ -179,3 +179,51 @@ def test_events_without_personal_values_are_stored_as_before() -> None:
     state, read = stored_and_read(update, keys)
     assert ENCRYPTED.encode() not in state and read == update
     assert keys.rows == {}  # no key made for nothing to encrypt
+
+
+def test_a_reader_of_some_personal_values_gets_only_those_decrypted_the_rest_as_erased() -> None:
+    keys = Keys()
+    customer_id = uuid4()
+    mapper = PydanticEventMapper(keys.store)
+    stored = mapper.to_stored_event(registration(customer_id), keys.cipher_for)
+
+    def read(reads: frozenset[str] | None) -> CustomerProfile:
+        event = mapper.decode(
+            stored.topic, customer_id, 1, stored.state, keys=keys.store, reads=reads
+        )
+        assert isinstance(event, CustomerRegistered)
+        return event.profile
+
+    everything = read(None)
+    assert (everything.name, everything.birthday) == ("Chen Jie", date(1988, 2, 29))
+    assert everything.contact == CONTACT
+
+    birthday_only = read(frozenset({"birthday"}))
+    assert birthday_only.birthday == date(1988, 2, 29)
+    assert birthday_only.name == ERASED_NAME
+    assert birthday_only.contact == ContactPoints()
+
+    name_and_email = read(frozenset({"name", "contact.email"}))
+    assert name_and_email.name == "Chen Jie"
+    assert name_and_email.contact == ContactPoints(email="chen.jie@example.com")
+    assert name_and_email.birthday is None
+
+    nothing = read(frozenset())
+    assert (nothing.name, nothing.birthday, nothing.contact) == (ERASED_NAME, None, ContactPoints())
+    # Not decrypting is not erasing: the key is still there for the next reader.
+    assert read(None) == everything
+
+
+def test_a_company_name_stored_in_clear_reads_as_it_is_whatever_the_reader_reads() -> None:
+    keys = Keys()
+    customer_id = uuid4()
+    mapper = PydanticEventMapper(keys.store)
+    stored = mapper.to_stored_event(
+        registration(customer_id, CustomerKind.COMPANY), keys.cipher_for
+    )
+    event = mapper.decode(
+        stored.topic, customer_id, 1, stored.state, keys=keys.store, reads=frozenset()
+    )
+    assert isinstance(event, CustomerRegistered)
+    assert event.profile.name == "Chen Jie"
+    assert event.profile.birthday is None

@@ -606,9 +606,11 @@ def runner(w: World, data: st.DataObject) -> ProjectionRunner:
 
 
 def given_every_event(projection: Projection) -> Projection:
-    """The same projection with no ``handles``: the runner passes it every event."""
+    """The same projection with no ``handles`` nor ``personal_values``: the runner passes
+    it every event, every personal value decrypted."""
     cls = type(projection)
-    return type(f"Unfiltered{cls.__name__}", (cls,), {"handles": None})()  # type: ignore[no-any-return]
+    unfiltered = {"handles": None, "personal_values": None}
+    return type(f"Unfiltered{cls.__name__}", (cls,), unfiltered)()  # type: ignore[no-any-return]
 
 
 def catch_up(current: ProjectionRunner, data: st.DataObject) -> None:
@@ -655,8 +657,8 @@ def check_rebuild_equals_incremental(url: str, data: st.DataObject) -> None:
         incremental = {p.name: dump(crm.store, p) for p in all_projections()}
 
         rebuilder = runner(world, data) if data.draw(st.booleans(), label="new") else current
-        # Every event given to every projection: what it does not declare it handles, it
-        # must indeed ignore.
+        # Every event given to every projection, every personal value in clear: what it
+        # does not declare it handles or reads, it must indeed ignore.
         unfiltered = ProjectionRunner(
             crm.store, [given_every_event(p) for p in all_projections()], clock=lambda: clock
         )
