@@ -86,16 +86,25 @@ def split(projections: Sequence[Projection], workers: int) -> list[list[Projecti
     return groups
 
 
-def catch_up_in_processes(jobs: Sequence[Job]) -> dict[str, int]:
-    """Run each job in a process of its own, all at once; returns every projection's
-    position. Raises ``CatchUpWorkerFailed`` once all have ended if any failed.
+def catch_up_in_processes(
+    jobs: Sequence[Job],
+    meanwhile: Callable[[], None] | None = None,
+    meanwhile_names: Sequence[str] = (),
+) -> dict[str, int]:
+    """Run each job in a process of its own, all at once, and ``meanwhile`` (this
+    process's own share: catching up ``meanwhile_names``) while they work; returns the
+    jobs' projections' positions.
+    Once all have ended: raises what ``meanwhile`` raised (the children's failures noted
+    on it), else ``CatchUpWorkerFailed`` if a job failed.
 
     Each child's stdin stays open while it works: if this process dies, the pipe closes
-    and the child stops (its open batch rolls back), instead of writing on alone."""
+    and the child stops (its open batch rolls back), instead of writing on alone. An
+    interruption (``KeyboardInterrupt``) stops them too."""
     log = structlog.get_logger("crm.projections")
     payloads = [_payload(job) for job in jobs]  # refused here, before anything starts
     started = time.perf_counter()
     processes: list[subprocess.Popen[bytes]] = []
+    own_error: Exception | None = None
     try:
         for payload in payloads:
             process = subprocess.Popen(  # noqa: S603 # nosec B603 # this interpreter, this module, no shell
@@ -108,6 +117,11 @@ def catch_up_in_processes(jobs: Sequence[Job]) -> dict[str, int]:
             assert process.stdin is not None  # noqa: S101 # nosec B101 # opened as a pipe
             process.stdin.write(struct.pack(">Q", len(payload.data)) + payload.data)
             process.stdin.flush()  # every child has its job before any is waited for
+        if meanwhile is not None:
+            try:
+                meanwhile()
+            except Exception as error:  # raised once the children have ended
+                own_error = error
         positions: dict[str, int] = {}
         failures: dict[str, str] = {}
         for job, process in zip(jobs, processes, strict=True):
@@ -124,9 +138,14 @@ def catch_up_in_processes(jobs: Sequence[Job]) -> dict[str, int]:
     log.info(
         "projection_workers",
         groups=[[p.name for p in job.projections] for job in jobs],
+        in_this_process=list(meanwhile_names),
         failed=sorted(failures),
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
     )
+    if own_error is not None:
+        if failures:
+            own_error.add_note(str(CatchUpWorkerFailed(failures)))
+        raise own_error
     if failures:
         raise CatchUpWorkerFailed(failures)
     return positions

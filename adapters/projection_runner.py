@@ -158,25 +158,16 @@ class ProjectionRunner:
         A projection whose code version differs from the recorded one is rebuilt first.
 
         ``workers`` > 1: on PostgreSQL, when far behind (``MIN_LAG_FOR_WORKERS``), the
-        projections are first caught up in that many processes, a group each
-        (``adapters.catch_up_workers``); this process then applies what was recorded
-        meanwhile. On SQLite a batch holds the only write lock: one process it is."""
+        projections are first caught up in that many processes, this one included, a
+        group each (``adapters.catch_up_workers``); this process then applies what was
+        recorded meanwhile. On SQLite a batch holds the only write lock: one process it is."""
         selected = self._selected(name)
         for projection in selected:
             if self._tracking(projection.name)["version"] != projection.version:
                 self.rebuild(projection.name)
         if workers > 1:
             self._catch_up_in_processes(selected, workers)
-
-        # Lockstep: the projections furthest behind share each batch (one read, one decode,
-        # one transaction); the others wait for them to arrive at their position.
-        def next_group() -> int:
-            positions = {p.name: int(self._tracking(p.name)["position"]) for p in selected}
-            lowest = min(positions.values())
-            # 0 once nothing follows the lowest position: every projection is current
-            return self._process_group([p for p in selected if positions[p.name] == lowest])
-
-        self._drain(selected, next_group)
+        self._catch_up_in_lockstep(selected)
         result = {}
         for projection in selected:
             with self._batch_transaction(projection) as (cursor, on_commit):
@@ -199,18 +190,41 @@ class ProjectionRunner:
         # Far behind by construction: the processes read full batches from the first one
         # (each customer's lifecycle is recomputed once per batch it appears in).
         size = self.max_batch_size
+        # This process takes the heaviest group: one interpreter fewer to start, and what
+        # its projections learn while catching up stays for the batches that follow.
+        mine, *theirs = split(selected, workers)
+
+        def catch_up_mine() -> None:
+            self._limit = size
+            try:
+                self._catch_up_in_lockstep(mine)
+            except Exception:
+                self._workers_ok = False
+                raise
+
         try:
             catch_up_in_processes(
-                [
-                    Job(self.store.url, tuple(group), self._clock, size, size)
-                    for group in split(selected, workers)
-                ]
+                [Job(self.store.url, tuple(group), self._clock, size, size) for group in theirs],
+                meanwhile=catch_up_mine,
+                meanwhile_names=[p.name for p in mine],
             )
         except CatchUpWorkerFailed:
             self._workers_ok = False
             raise
         finally:
             self._forget_erased_after(lowest)
+
+    def _catch_up_in_lockstep(self, selected: Sequence[Projection]) -> None:
+        """The projections furthest behind share each batch (one read, one decode, one
+        transaction); the others wait for them to arrive at their position."""
+
+        def next_group() -> int:
+            positions = {p.name: int(self._tracking(p.name)["position"]) for p in selected}
+            lowest = min(positions.values())
+            # 0 once nothing follows the lowest position: every projection is current
+            return self._process_group([p for p in selected if positions[p.name] == lowest])
+
+        self._drain(selected, next_group)
 
     def _forget_erased_after(self, position: int) -> None:
         """The workers read the erasures recorded after ``position``, not this process:

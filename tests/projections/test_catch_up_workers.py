@@ -17,7 +17,7 @@ import pytest
 from structlog.testing import capture_logs
 
 import adapters.projection_runner as runner_module
-from adapters.catch_up_workers import CatchUpWorkerFailed, Job, split
+from adapters.catch_up_workers import CatchUpWorkerFailed, Job, catch_up_in_processes, split
 from adapters.event_store import EventStore
 from adapters.projection_runner import ProjectionRunner
 from application import CRM
@@ -102,7 +102,11 @@ def test_a_catch_up_in_two_processes_leaves_the_tables_one_process_would(
         positions = runner.catch_up(workers=2)
 
     (run,) = worker_runs(logs)
-    assert run["groups"] == [[p.name for p in group] for group in split(all_projections(), 2)]
+    mine, theirs = ([p.name for p in group] for group in split(all_projections(), 2))
+    assert run["groups"] == [theirs]  # one process started: this one is the second
+    assert run["in_this_process"] == mine
+    batches_here = [e for e in logs if e["event"] == "projection_batch"]
+    assert {name for e in batches_here for name in e["projections"]} == set(mine)  # type: ignore[attr-defined]
     assert run["failed"] == []
     assert set(positions.values()) == {pg_store.max_position()}
     in_processes = {p.name: dump(pg_store, p) for p in all_projections()}
@@ -128,6 +132,46 @@ def test_a_failing_group_is_named_and_the_other_groups_still_catch_up(
     assert status["customer_lifecycle"].position == pg_store.max_position()
     assert status["satisfaction_history"].position == 0
     assert "injected failure" in (status["satisfaction_history"].last_error or "")
+
+
+class FailingLifecycle(CustomerLifecycleProjection):
+    """The heaviest projection, so caught up in the process that starts the others."""
+
+    def apply(self, events: Sequence[DomainEvent], rows: RowStore) -> None:
+        raise RuntimeError("injected failure in customer_lifecycle")
+
+
+def test_a_failure_in_this_process_is_raised_once_the_other_processes_have_caught_up(
+    pg_store: EventStore, any_lag: None
+) -> None:
+    runner = ProjectionRunner(
+        pg_store, [FailingLifecycle(), SatisfactionHistoryProjection()], clock=fixed_clock
+    )
+
+    with capture_logs() as logs, pytest.raises(RuntimeError, match="in customer_lifecycle"):
+        runner.catch_up(workers=2)
+
+    (run,) = worker_runs(logs)
+    assert (run["in_this_process"], run["failed"]) == (["customer_lifecycle"], [])
+    status = {s.projection: s for s in runner.status()}
+    assert status["satisfaction_history"].position == pg_store.max_position()
+    assert status["customer_lifecycle"].position == 0
+    with capture_logs() as logs, pytest.raises(RuntimeError, match="in customer_lifecycle"):
+        runner.catch_up(workers=2)  # the retry: in this process
+    assert worker_runs(logs) == []
+
+
+def test_failures_here_and_in_another_process_are_both_told(
+    pg_store: EventStore, any_lag: None
+) -> None:
+    runner = ProjectionRunner(
+        pg_store, [FailingLifecycle(), FailingSatisfaction()], clock=fixed_clock
+    )
+
+    with pytest.raises(RuntimeError, match="in customer_lifecycle") as failed:
+        runner.catch_up(workers=2)
+
+    assert any("in satisfaction_history" in note for note in failed.value.__notes__)
 
 
 def test_a_clock_a_process_cannot_be_handed_is_refused_before_anything_runs(
@@ -169,13 +213,20 @@ def main_clock() -> datetime:
 main_clock.__module__ = "__main__"
 
 
+class MainSatisfaction(SatisfactionHistoryProjection):
+    """Stands for a projection class a host script defines."""
+
+
+MainSatisfaction.__module__ = "__main__"
+
+
 @pytest.mark.parametrize(
     ("projections", "clock"),
     [
-        ([CustomerLifecycleProjection(MainPolicy()), SatisfactionHistoryProjection()], fixed_clock),
+        ([CustomerLifecycleProjection(), MainSatisfaction()], fixed_clock),
         (all_projections(), functools.partial(main_clock)),
     ],
-    ids=["policy-of-__main__", "partial-of-a-__main__-function"],
+    ids=["projection-of-__main__", "partial-of-a-__main__-function"],
 )
 def test_what_hides_a_script_definition_is_refused_before_anything_runs(
     pg_store: EventStore,
@@ -189,6 +240,31 @@ def test_what_hides_a_script_definition_is_refused_before_anything_runs(
         runner.catch_up(workers=2)
 
     assert {s.position for s in runner.status()} == {0}
+
+
+def test_a_policy_of_main_hidden_in_a_job_is_refused_before_any_process_starts() -> None:
+    job = Job(
+        "postgresql://db/crm", (CustomerLifecycleProjection(MainPolicy()),), fixed_clock, 1, 1
+    )
+
+    with capture_logs() as logs, pytest.raises(TypeError, match="__main__"):
+        catch_up_in_processes([job])
+    assert worker_runs(logs) == []
+
+
+def test_what_this_process_catches_up_itself_may_come_from_main(
+    pg_store: EventStore, any_lag: None
+) -> None:
+    """The heaviest group stays here: its projections are never handed to a process."""
+    runner = ProjectionRunner(
+        pg_store,
+        [CustomerLifecycleProjection(MainPolicy()), SatisfactionHistoryProjection()],
+        clock=fixed_clock,
+    )
+
+    positions = runner.catch_up(workers=2)
+
+    assert set(positions.values()) == {pg_store.max_position()}
 
 
 def test_a_job_never_shows_the_store_password() -> None:
@@ -298,7 +374,7 @@ def test_worker_processes_stop_when_the_process_that_started_them_dies(
     parent = subprocess.Popen([sys.executable, "-c", SLOW_PARENT, pg_store.url], cwd=ROOT)
     try:
         deadline = time.monotonic() + 60
-        while len(children := _children(parent.pid)) < 2:
+        while not (children := _children(parent.pid)):
             assert time.monotonic() < deadline, "the worker processes did not start"
             assert parent.poll() is None, "the parent ended early"
             time.sleep(0.1)
