@@ -13,7 +13,7 @@ the same events:
 * ``ours``: ``adapters.projection_runner.ProjectionRunner(store, all_projections(),
   batch_size=B, max_batch_size=B).catch_up()`` from position 0 into fresh read-model tables,
   for each fixed batch size B, and with the runner's defaults (``default``: batches of
-  2,000 that double while they come back full, up to 20,000 on PostgreSQL);
+  2,000 that double while they come back full, up to 50,000 on PostgreSQL);
 * ``raw read``: the same notifications read in pages of B (``store.read``), their keys read
   in one go (``store.prefetch_keys``) and decoded (``store.decode``), with no projection:
   the ceiling of any runner built on that API;
@@ -1016,7 +1016,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--batch-sizes",
         default="2000,default",
         help="comma-separated fixed runner batch sizes, also the raw read's page, and/or "
-        "'default': the runner's own (2,000 growing to 20,000 on PostgreSQL while batches "
+        "'default': the runner's own (2,000 growing to 50,000 on PostgreSQL while batches "
         "come back full; raw read pages of the largest) (default 2000,default)",
     )
     parser.add_argument(
