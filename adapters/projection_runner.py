@@ -45,7 +45,7 @@ from adapters.mapper import ERASURE_TOPIC
 from adapters.row_store import CursorRowStore
 from adapters.sql import Dialect, dialect_of, execute, query, read_transaction, write_transaction
 from domain.events.base import DomainEvent, event_class
-from projections.base import Projection, handled_topics, personal_values_read
+from projections.base import Projection, RowStore, handled_topics, personal_values_read
 from projections.schema import ColumnType, Table, col
 
 TRACKING = Table(
@@ -130,7 +130,9 @@ class ProjectionRunner:
             postgres = store.location.kind == "postgres"
             max_batch_size = max(batch_size, MAX_CATCH_UP_BATCH) if postgres else batch_size
         self.max_batch_size = max(batch_size, max_batch_size)
-        self._limit = batch_size
+        # Each thread's batches grow on their own: a request thread's short catch-up does
+        # not shrink a long one's batches, nor it the other's.
+        self._limits = threading.local()
         self._clock = clock
         self._dialect: Dialect = dialect_of(store)
         self._log = structlog.get_logger("crm.projections")
@@ -150,6 +152,15 @@ class ProjectionRunner:
         self._known_topics = frozenset(_registered_topics())
         self._workers_ok = True
         self._set_up()
+
+    @property
+    def _limit(self) -> int:
+        """How many events this thread's next batch reads."""
+        return int(getattr(self._limits, "value", self.batch_size))
+
+    @_limit.setter
+    def _limit(self, value: int) -> None:
+        self._limits.value = value
 
     # ---- public -------------------------------------------------------------------
 
@@ -192,7 +203,9 @@ class ProjectionRunner:
         size = self.max_batch_size
         # This process takes the heaviest group: one interpreter fewer to start, and what
         # its projections learn while catching up stays for the batches that follow.
-        mine, *theirs = split(selected, workers)
+        groups = split(selected, workers)
+        mine = max(groups, key=lambda group: sum(p.catch_up_weight for p in group))
+        theirs = [group for group in groups if group is not mine]
 
         def catch_up_mine() -> None:
             self._limit = size
@@ -421,6 +434,16 @@ class ProjectionRunner:
                 self._dialect,
                 f"CREATE VIEW {self._dialect.table(view.name)} AS {view.sql.format(schema=schema)}",
             )
+
+    @contextlib.contextmanager
+    def reading(self, name: str) -> Iterator[RowStore]:
+        """A projection's live tables to read in a transaction of their own, between its
+        batches (it takes its turn as a batch does), with the log's events decoded as its
+        batches decode them: a query may use what the projection remembers, and what it
+        reads back stays remembered as the projection's batches would have it."""
+        projection = self.projections[name]
+        with _turn_of(projection), read_transaction(self.store) as cursor:
+            yield self._rows(cursor, projection, live=True)
 
     def _rows(self, cursor: Any, projection: Projection, *, live: bool) -> CursorRowStore:
         suffix = "" if live else REBUILD_SUFFIX

@@ -14,9 +14,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from adapters.event_store import EventStore
-from adapters.events_at import events_at_reader
 from adapters.projection_runner import ProjectionRunner, ProjectionStatus
-from adapters.row_store import CursorRowStore
 from adapters.sql import dialect_of, query, read_transaction
 from application.errors import NotFound
 from application.operations import Operations
@@ -210,15 +208,7 @@ class ReadModels:
         at = self._instant(as_of)
         projection = self.runner.projections["customer_lifecycle"]
         assert isinstance(projection, CustomerLifecycleProjection)  # noqa: S101 # nosec B101 # narrowing for mypy, the registry's own class
-        with read_transaction(self._store) as cursor:
-            dialect = dialect_of(self._store)
-            rows = CursorRowStore(
-                cursor,
-                dialect,
-                {t.name: t for t in projection.tables},
-                {t.name: t.name for t in projection.tables},
-                events_at_reader(self._store, cursor, dialect),
-            )
+        with self.runner.reading(projection.name) as rows:
             facts = projection.facts(rows, customer_id)
         if facts is None or at < facts.starts_at:
             raise NotFound("customer", customer_id)

@@ -26,6 +26,7 @@ from domain.events.base import DomainEvent
 from domain.lifecycle import LifecyclePolicy
 from projections import Projection, all_projections
 from projections.base import RowStore
+from projections.complaint_cases import ComplaintCasesProjection
 from projections.lifecycle import CustomerLifecycleProjection
 from projections.satisfaction import SatisfactionHistoryProjection
 from tests.application.builders import register
@@ -326,11 +327,75 @@ def test_keys_of_customers_the_processes_saw_erased_are_forgotten_here_too(
         assert crm.load(Customer, alice, version=1).profile.name == "[erased]"
 
 
+LIFECYCLE_ELSEWHERE = """
+import sys
+from application import CRM
+
+with CRM.open(sys.argv[1]) as crm:
+    crm.read_models.catch_up("customer_lifecycle")
+"""
+
+
+def test_keys_of_customers_erased_before_this_process_s_own_group_are_forgotten_here_too(
+    postgres_url: str, any_lag: None
+) -> None:
+    """This process catches up the heaviest group itself, and decoding an erasure is how it
+    forgets a key; when that group was already past the erasure, only the other processes
+    read it, and this one must forget all the same."""
+    with CRM.open(postgres_url, clock=fixed_clock) as crm:
+        alice = register(crm, kind="individual", name="Alice Verysecret")
+        crm.read_models.catch_up()
+        assert crm.store.keys.cipher(alice) is not None
+
+        for script in (ERASE_ELSEWHERE, LIFECYCLE_ELSEWHERE):
+            elsewhere = subprocess.run(
+                [sys.executable, "-c", script, postgres_url, str(alice)],
+                capture_output=True, text=True, timeout=120, cwd=ROOT, check=False,
+            )  # fmt: skip
+            assert elsewhere.returncode == 0, elsewhere.stderr
+        with capture_logs() as logs:
+            crm.read_models.catch_up(workers=2)
+
+        (run,) = worker_runs(logs)
+        assert run["in_this_process"] == ["customer_lifecycle"]
+        assert not any(e["event"] == "projection_batch" for e in logs)  # nothing read here
+        assert crm.store.keys.cipher(alice) is None
+
+
+class HeavySatisfaction(SatisfactionHistoryProjection):
+    catch_up_weight = 4.0
+
+
+class HeavyComplaints(ComplaintCasesProjection):
+    catch_up_weight = 4.0
+
+
+class MiddleLifecycle(CustomerLifecycleProjection):
+    catch_up_weight = 5.0
+
+
+def test_this_process_takes_the_heaviest_group_not_the_heaviest_projection_s(
+    pg_store: EventStore, any_lag: None
+) -> None:
+    runner = ProjectionRunner(
+        pg_store, [MiddleLifecycle(), HeavySatisfaction(), HeavyComplaints()], clock=fixed_clock
+    )
+
+    with capture_logs() as logs:
+        runner.catch_up(workers=2)
+
+    (run,) = worker_runs(logs)
+    assert run["groups"] == [["customer_lifecycle"]]  # 5 against 4 + 4
+    assert run["in_this_process"] == ["satisfaction_history", "complaint_cases"]
+    assert {s.position for s in runner.status()} == {pg_store.max_position()}
+
+
 SLOW_PARENT = """
 import sys, time
 import adapters.projection_runner as runner_module
 from adapters.event_store import EventStore
 from adapters.projection_runner import ProjectionRunner
+from projections.complaint_cases import ComplaintCasesProjection
 from projections.lifecycle import CustomerLifecycleProjection
 from tests.projections.test_catch_up_workers import SlowSatisfaction, fixed_clock
 
