@@ -86,7 +86,8 @@ class ReadModels:
         return self._runner
 
     def catch_up(self, name: str | None = None, *, workers: int = 1) -> dict[str, int]:
-        """``workers`` > 1: a long catch-up on PostgreSQL runs in that many processes."""
+        """``workers`` > 1: a long catch-up on PostgreSQL runs in that many processes,
+        this one included (it takes the heaviest group of projections itself)."""
         return self.runner.catch_up(name, workers=workers)
 
     def rebuild(self, name: str) -> int:

@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=int,
         default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1,
-        help="processes for a long catch-up on PostgreSQL, one group of projections each "
-        "(default: the CPUs this process may use, %(default)s; SQLite always uses one)",
+        help="processes for a long catch-up on PostgreSQL, this one included, one group of "
+        "projections each (default: the CPUs this process may use, %(default)s; SQLite "
+        "always uses one)",
     )
     rebuild = actions.add_parser(
         "rebuild", help="rebuild from zero beside the live tables, then swap"
