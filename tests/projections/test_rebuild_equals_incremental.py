@@ -37,6 +37,7 @@ from application.commands import (
     DimensionScore,
     DisqualifyCustomer,
     DraftOrder,
+    EraseCustomerPersonalData,
     EscalateComplaint,
     EvaluateOpportunity,
     FileComplaint,
@@ -186,6 +187,7 @@ def register(w: World, data: st.DataObject) -> None:
             kind=data.draw(st.sampled_from(("individual", "company"))),
             name=data.draw(st.sampled_from(("Li Wei", "Acme Trading Co.", "Beta Ltd"))),
             birthday=data.draw(birthdays),
+            email=data.draw(st.none() | st.just("li.wei@example.com")),
             owner_id=data.draw(st.none() | st.sampled_from(("rep-1", "rep-2"))),
             tier=data.draw(st.sampled_from(list(RelationshipTier))),
             occurred_at=w.at,
@@ -213,6 +215,14 @@ def update_profile(w: World, data: st.DataObject) -> None:
         )
     )
     w.execute(UpdateCustomerProfile(customer_id=customer, occurred_at=w.at, **change))
+
+
+def erase(w: World, data: st.DataObject) -> None:
+    """DESIGN §2.1: the key goes; read models blank what the projections had in clear, and
+    a rebuild reads the log's values as erased: the two must agree."""
+    customer = pick(data, w.customers)
+    if customer is not None:
+        w.execute(EraseCustomerPersonalData(customer_id=customer, reason="DSR-1"))
 
 
 def contact(w: World, data: st.DataObject) -> None:
@@ -593,6 +603,7 @@ STEPS: tuple[Step, ...] = (
     update_profile,
     register,
     register,
+    erase,
 )
 
 
