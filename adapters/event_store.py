@@ -39,6 +39,7 @@ from psycopg import sql
 
 from adapters.audit.chain import GENESIS, stored_link, unseal
 from adapters.keys import (
+    BeforeInsert,
     KeyChanges,
     KeyStore,
     forget_everywhere,
@@ -167,10 +168,15 @@ class EventStore:
             rows.append(self.mapper.to_stored_event(event, cipher_for))
         return EncodedAppend(rows, keys)
 
-    def append_encoded(self, encoded: EncodedAppend) -> list[int]:
+    def append_encoded(
+        self, encoded: EncodedAppend, *, before_insert: BeforeInsert | None = None
+    ) -> list[int]:
         """The second half of ``append``: chain the rows into their streams and store
         them, with their key changes, in one transaction; returns their positions. A key
-        another append created meanwhile for the same customer makes this one conflict."""
+        another append created meanwhile for the same customer makes this one conflict.
+        ``before_insert(cursor)`` runs in that transaction once no other writer can insert
+        (a bulk writer checking that what it decided on has not moved); what it raises
+        leaves nothing stored."""
         stored: list[StoredEvent] = []
         heads: dict[UUID, tuple[int, str]] = {}
         keys = encoded.keys
@@ -188,7 +194,9 @@ class EventStore:
         if keys.destroyed:
             keys.drop_snapshots = self._has_snapshots()
         try:
-            positions = self.recorder.insert_events(stored, key_changes=keys)
+            positions = self.recorder.insert_events(
+                stored, key_changes=keys, before_insert=before_insert
+            )
         except IntegrityError as error:
             raise AppendConflict(str(error)) from error
         self._remember(heads)

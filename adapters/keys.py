@@ -301,6 +301,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+# What a writer runs in the insert's transaction, on its cursor, once no other writer can
+# insert (after the table lock on PostgreSQL): it raises to insert nothing.
+BeforeInsert = Callable[[Any], None]
+
+
 class KeyedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     """The library's recorder, also writing ``customer_keys`` in the insert transaction."""
 
@@ -310,6 +315,9 @@ class KeyedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        before_insert: BeforeInsert | None = kwargs.get("before_insert")
+        if before_insert is not None:
+            before_insert(c)  # in the write transaction: no other writer until it ends
         positions = super()._insert_events(c, stored_events, **kwargs)
         changes: KeyChanges | None = kwargs.get("key_changes")
         if changes:
@@ -361,6 +369,11 @@ class KeyedPostgresApplicationRecorder(PostgresApplicationRecorder):
             # What the library's own method does (PostgresApplicationRecorder), with the
             # rows sent as columns: lock the table, notify, insert.
             self._lock_table(curs)
+            before_insert: BeforeInsert | None = kwargs.get("before_insert")
+            if before_insert is not None:
+                # Under the table's lock: no other writer until this transaction ends.
+                with curs.connection.cursor() as looking:
+                    before_insert(looking)
             self._notify_channel(curs)
             curs.execute(
                 self._insert_columns,
@@ -372,6 +385,8 @@ class KeyedPostgresApplicationRecorder(PostgresApplicationRecorder):
                 ),
             )
         else:
+            if kwargs.get("before_insert") is not None:
+                raise TypeError("before_insert runs only where originator ids are UUIDs")
             super()._insert_stored_events(curs, stored_events, **kwargs)
         changes: KeyChanges | None = kwargs.get("key_changes")
         if not changes:

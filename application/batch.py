@@ -38,7 +38,8 @@ import structlog
 from pydantic import ValidationError
 
 from adapters.event_store import AppendConflict, EncodedAppend, EventStore
-from adapters.imports.streams import load_streams, stream_versions
+from adapters.imports.streams import load_streams, stream_versions_in
+from adapters.sql import dialect_of
 from application import handlers as _handlers
 from application.actor import Actor
 from application.command_log import CommandRecorded, command_stream_id, fingerprint
@@ -304,13 +305,25 @@ class BatchExecutor:
         checked = prepared.checked
         if prepared.encoded is None:
             return prepared.outcomes, False
-        now = stream_versions(self._store, prepared.read)
-        moved = sum(1 for s, version in prepared.read.items() if now.get(s, 0) != version)
-        if not moved:
-            try:
-                self._store.append_encoded(prepared.encoded)
-            except AppendConflict:
-                moved = -1
+        dialect = dialect_of(self._store)
+
+        def unmoved(cursor: Any) -> None:
+            # In the append's transaction, once no other writer can insert: a stream read
+            # between a separate look and the append could move unseen.
+            now = stream_versions_in(cursor, dialect, prepared.read)
+            moved = sum(1 for s, version in prepared.read.items() if now.get(s, 0) != version)
+            if moved:
+                raise _StreamsMoved(moved)
+
+        moved = 0
+        try:
+            self._store.append_encoded(
+                prepared.encoded, before_insert=unmoved if prepared.read else None
+            )
+        except _StreamsMoved as stale:
+            moved = stale.moved
+        except AppendConflict:
+            moved = -1
         if moved:
             self._log.info("batch_stale", commands=len(checked), moved_streams=max(moved, 0))
             return self._run_again(prepared, actor)
@@ -466,6 +479,14 @@ class BatchExecutor:
                 outcomes[item.index] = BatchOutcome(result=self._execute(item.command, actor=actor))
             except (CRMError, ValidationError) as error:
                 outcomes[item.index] = BatchOutcome(error=error)
+
+
+class _StreamsMoved(Exception):
+    """Streams a batch's decisions read have moved since: it is decided again."""
+
+    def __init__(self, moved: int) -> None:
+        super().__init__(f"{moved} stream(s) moved since the check")
+        self.moved = moved
 
 
 def _check_record(command_id: str, stamp: str, record: DomainEvent) -> CommandRecorded:

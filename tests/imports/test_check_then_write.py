@@ -20,7 +20,7 @@ from structlog.testing import capture_logs
 
 from adapters.audit.verify import verify_chains
 from adapters.cli.importer import run_import as run_import_command
-from adapters.event_store import EncodedAppend
+from adapters.event_store import EncodedAppend, EventStore
 from adapters.imports.streams import load_streams, stream_versions
 from application import CRM, handlers
 from application.command_log import command_stream_id, derived_id
@@ -126,6 +126,38 @@ def test_a_customer_merged_after_the_check_refuses_its_orders_and_nothing_is_wri
     assert crm.store.load(command_stream_id("import:order:O-1")) == []
 
 
+def test_a_merge_committed_just_before_the_append_is_seen_by_the_append_itself(
+    crm: CRM, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether the streams a batch read have moved is looked at inside the append's own
+    transaction, once no other writer can insert: a merge committed after any look taken
+    before the append, just before it, still makes the batch be decided again."""
+    survivor = register(crm, external_ref="SURVIVOR")
+    duplicate = register(crm, external_ref="DUPLICATE")
+    checked = crm.check_batch([order(duplicate, "O-1")], actor=ADMIN)
+    append = EventStore.append_encoded
+    merged: list[bool] = []
+
+    def merge_then_append(self: EventStore, encoded: EncodedAppend, **kwargs: Any) -> list[int]:
+        if not merged:
+            merged.append(True)
+            with CRM.open(store_url) as other:
+                other.execute(
+                    MergeCustomers(survivor_id=survivor, duplicate_id=duplicate), actor=MANAGER
+                )
+        return append(self, encoded, **kwargs)
+
+    monkeypatch.setattr(EventStore, "append_encoded", merge_then_append)
+    with capture_logs() as logs:
+        outcomes = crm.write_checked(checked, actor=ADMIN)
+
+    assert merged == [True]
+    assert [o.ok for o in outcomes] == [False]
+    assert any(e["event"] == "batch_stale" and e["moved_streams"] == 1 for e in logs)
+    assert topics(crm)["OrderImported"] == 0
+    assert verify_chains(crm.store).ok
+
+
 def test_a_stream_another_writer_took_since_the_check_refuses_that_command_alone(
     crm: CRM, store_url: str
 ) -> None:
@@ -218,9 +250,9 @@ def count_inserts(crm: CRM, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = crm.store.append_encoded
 
-    def append_encoded(encoded: EncodedAppend) -> list[int]:
+    def append_encoded(encoded: EncodedAppend, **kwargs: Any) -> list[int]:
         calls.append(len(encoded.rows))
-        return real(encoded)
+        return real(encoded, **kwargs)
 
     monkeypatch.setattr(crm.store, "append_encoded", append_encoded)
     return calls
