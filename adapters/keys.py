@@ -317,7 +317,11 @@ class KeyedSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     ) -> Sequence[int] | None:
         before_insert: BeforeInsert | None = kwargs.get("before_insert")
         if before_insert is not None:
-            before_insert(c)  # in the write transaction: no other writer until it ends
+            # The write lock first (a statement that writes nothing takes it): a read
+            # before it would pin a snapshot that a writer of another connection could
+            # make stale, and the insert after it would then fail as "database is locked".
+            c.execute(f"UPDATE {self.events_table_name} SET topic = topic WHERE 0")  # noqa: S608 # nosec B608 # the recorder's own table name
+            before_insert(c)  # no other writer until this transaction ends
         positions = super()._insert_events(c, stored_events, **kwargs)
         changes: KeyChanges | None = kwargs.get("key_changes")
         if changes:
