@@ -366,6 +366,18 @@ class KeyedPostgresApplicationRecorder(PostgresApplicationRecorder):
             "RETURNING notification_id"
         ).format(schema, sql.Identifier(events_table_name))
 
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        # The library's database functions insert without ``_insert_stored_events``: key
+        # changes and the writer's hook would be skipped without a word.
+        if self.datastore.enable_db_functions and (
+            kwargs.get("key_changes") or kwargs.get("before_insert")
+        ):
+            raise TypeError("key changes and before_insert need POSTGRES_ENABLE_DB_FUNCTIONS off")
+        positions: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+        return positions
+
     def _insert_stored_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
@@ -375,8 +387,10 @@ class KeyedPostgresApplicationRecorder(PostgresApplicationRecorder):
             self._lock_table(curs)
             before_insert: BeforeInsert | None = kwargs.get("before_insert")
             if before_insert is not None:
-                # Under the table's lock: no other writer until this transaction ends.
-                with curs.connection.cursor() as looking:
+                # Under the table's lock: no other writer until this transaction ends. In a
+                # savepoint: the library commits the transaction of an insert that raised
+                # (it re-raises after the block), so what the hook did must be undone here.
+                with curs.connection.transaction(), curs.connection.cursor() as looking:
                     before_insert(looking)
             self._notify_channel(curs)
             curs.execute(
