@@ -14,7 +14,7 @@ from uuid import uuid4
 import psycopg
 import pytest
 
-from adapters.event_store import EventStore
+from adapters.event_store import EventStore, connect
 from adapters.keys import KEYS_TABLE, new_key
 from adapters.sql import dialect_of, execute, query, read_transaction
 from tests.erasure.test_mapper import registration
@@ -39,15 +39,9 @@ def another_writer_is_kept_out(store: EventStore) -> bool:
                     "INSERT INTO stored_events VALUES (?, ?, ?, ?)", (row[0].hex, *row[1:])
                 )
             return False
-        with psycopg.connect(
-            host=location.host,
-            port=location.port,
-            user=location.user,
-            password=location.password or None,
-            dbname=location.dbname,
-        ) as other:
-            other.execute(f'SET search_path TO "{location.schema}"')
-            other.execute("SET lock_timeout = '100ms'")
+        with connect(location) as other, other.transaction():
+            other.execute(f'SET LOCAL search_path TO "{location.schema}"')
+            other.execute("SET LOCAL lock_timeout = '100ms'")
             other.execute("LOCK TABLE stored_events IN EXCLUSIVE MODE")  # as writers do
             other.execute(
                 "INSERT INTO stored_events (originator_id, originator_version, topic, state) "
