@@ -19,9 +19,9 @@ An import checks a whole file before it writes any of it, then writes it in batc
 than run every command twice (once to check, once to write), ``check`` keeps what each
 command would store — its events, claims and command record — and the streams its decision
 read, at the versions it read them; ``write`` then stores a run of checked commands in ONE
-append, after one query confirms that none of those streams has moved on since. If one
-has, or the append conflicts, nothing of that run is stored and its commands run again
-through ``run``, against the store as it is now.
+append, whose transaction first confirms, once no other writer can insert, that none of
+those streams has moved on since. If one has, or the append conflicts, nothing of that run
+is stored and its commands run again through ``run``, against the store as it is now.
 """
 
 from __future__ import annotations
