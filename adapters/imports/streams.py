@@ -72,17 +72,12 @@ def load_streams(
     return found
 
 
-def stream_versions(store: EventStore, stream_ids: Iterable[UUID]) -> dict[UUID, int]:
-    """The version of the last event of each given stream; streams with no event are absent."""
-    with read_transaction(store) as cursor:
-        return stream_versions_in(cursor, dialect_of(store), stream_ids)
-
-
 def stream_versions_in(
     cursor: Any, dialect: Dialect, stream_ids: Iterable[UUID]
 ) -> dict[UUID, int]:
-    """``stream_versions`` in a transaction the caller holds (a writer checking, under its
-    lock, that what it decided on has not moved)."""
+    """The version of the last event of each given stream, streams with no event absent, in
+    a transaction the caller holds (a writer checking, under its lock, that what it decided
+    on has not moved)."""
     wanted = list(dict.fromkeys(stream_ids))
     table = dialect.table(EVENTS_TABLE)
     found: dict[UUID, int] = {}

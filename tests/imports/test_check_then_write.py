@@ -21,7 +21,8 @@ from structlog.testing import capture_logs
 from adapters.audit.verify import verify_chains
 from adapters.cli.importer import run_import as run_import_command
 from adapters.event_store import EncodedAppend, EventStore
-from adapters.imports.streams import load_streams, stream_versions
+from adapters.imports.streams import load_streams, stream_versions_in
+from adapters.sql import dialect_of, read_transaction
 from application import CRM, handlers
 from application.command_log import command_stream_id, derived_id
 from application.commands import MergeCustomers, RegisterCustomer, UpdateCustomerProfile
@@ -213,7 +214,8 @@ def test_streams_by_topic_and_their_versions(crm: CRM) -> None:
     ids = [survivor, duplicate, other]
 
     merges = load_streams(crm.store, ids, topics=(CustomersMerged.event_type(),))
-    versions = stream_versions(crm.store, [*ids, UUID(int=1)])
+    with read_transaction(crm.store) as cursor:
+        versions = stream_versions_in(cursor, dialect_of(crm.store), [*ids, UUID(int=1)])
 
     assert set(merges) <= {survivor, duplicate}
     assert all(isinstance(e, CustomersMerged) for events in merges.values() for e in events)
