@@ -6,10 +6,8 @@ a group needs nothing from another: each process is an ordinary runner of its gr
 its own connection, exactly-once as ever. What the processes share is the cost of reading
 the log; each decodes only the events its group handles (``Projection.handles``).
 
-The processes are fresh interpreters (``python -m adapters.catch_up_workers``), not forks
-or ``multiprocessing`` children: forking a process that holds connection pools and threads
-is unsafe, and ``multiprocessing``'s spawn re-imports the host's ``__main__``, which an
-embedding host did not write to be imported twice. The job goes in on stdin (pickled: the
+The processes are fresh interpreters (``python -m adapters.catch_up_workers``, see
+``adapters/child_processes.py``). The job goes in on stdin (pickled: the
 projections are remade from their class and ``remake_args()``, so a host's own projection
 must be importable by module path, as its clock must be); the positions come back on
 stdout as JSON; logs go to stderr, as the parent's (``adapters.logging_setup``).
@@ -17,15 +15,12 @@ stdout as JSON; logs go to stderr, as the parent's (``adapters.logging_setup``).
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import os
 import pickle  # nosec B403 # only between this process and the children it starts
 import struct
 import subprocess  # nosec B404 # runs this module with this interpreter, no shell
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -35,6 +30,7 @@ from typing import Any
 
 import structlog
 
+from adapters.child_processes import end_children, start_child, stop_when_orphaned
 from projections.base import Projection
 
 # Starting an interpreter and importing crm-core costs about a second per process: below
@@ -107,12 +103,7 @@ def catch_up_in_processes(
     own_error: Exception | None = None
     try:
         for payload in payloads:
-            process = subprocess.Popen(  # noqa: S603 # nosec B603 # this interpreter, this module, no shell
-                [sys.executable, "-m", __name__],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env=_child_environment(),
-            )
+            process = start_child(__name__)
             processes.append(process)
             assert process.stdin is not None  # noqa: S101 # nosec B101 # opened as a pipe
             process.stdin.write(struct.pack(">Q", len(payload.data)) + payload.data)
@@ -134,7 +125,7 @@ def catch_up_in_processes(
                 continue
             positions.update(answer["positions"])
     finally:
-        _end(processes)
+        end_children(processes)
     log.info(
         "projection_workers",
         groups=[[p.name for p in job.projections] for job in jobs],
@@ -149,28 +140,6 @@ def catch_up_in_processes(
     if failures:
         raise CatchUpWorkerFailed(failures)
     return positions
-
-
-def _child_environment() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-
-
-def _end(processes: Sequence[subprocess.Popen[bytes]]) -> None:
-    """Close every pipe; a child still running (this process was interrupted) is stopped
-    and waited for, so that none is left writing on its own."""
-    for process in processes:
-        if process.poll() is None:
-            process.terminate()
-        for pipe in (process.stdin, process.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
-    for process in processes:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class _RefusingMain(pickle.Pickler):
@@ -206,22 +175,6 @@ def _answer(out: bytes) -> dict[str, Any]:
     return answer if isinstance(answer, dict) else {}
 
 
-def _stop_when_orphaned() -> None:
-    """In the child: the parent keeps our stdin open until it has our answer; end of file
-    before that means it is gone, and so should we be."""
-
-    def watch() -> None:
-        # The file descriptor, not ``sys.stdin``: a thread blocked in a buffered read
-        # holds its lock, which the interpreter's shutdown then waits for in vain.
-        while os.read(stdin, 4096):
-            pass
-        os._exit(3)
-
-    stdin = sys.stdin.fileno()
-
-    threading.Thread(target=watch, name="crm-parent-watch", daemon=True).start()
-
-
 def main() -> int:
     """The child: read the job, catch up its projections, print their positions."""
     from adapters.event_store import EventStore
@@ -232,7 +185,7 @@ def main() -> int:
     try:
         (length,) = struct.unpack(">Q", sys.stdin.buffer.read(8))
         job = pickle.loads(sys.stdin.buffer.read(length))  # noqa: S301 # nosec B301 # from our parent's pipe
-        _stop_when_orphaned()
+        stop_when_orphaned()
         with EventStore(job.url) as store:
             runner = ProjectionRunner(
                 store,

@@ -32,6 +32,7 @@ from eventsourcing.persistence import (
 
 import domain.events  # noqa: F401 - importing the package registers every event type
 from adapters.audit.chain import HASH_KEY, PREV_KEY, link_hash, seal
+from adapters.canonical_json import canonical_json
 from adapters.keys import (
     ENCRYPTED,
     KeyStore,
@@ -55,10 +56,6 @@ CLASS_VERSION_KEY = "class_version"
 ERASURE_TOPIC = "CustomerPersonalDataErased"
 _ENCRYPTED_MARK = f'"{ENCRYPTED}"'.encode()
 CipherFor = Callable[[UUID], AESGCM]
-
-
-def canonical_json(data: Any) -> bytes:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
 class PydanticEventMapper(Mapper[UUID]):

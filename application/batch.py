@@ -185,7 +185,9 @@ class BatchExecutor:
         self._report(settled, len(to_store), started, dry_run=dry_run)
         return settled
 
-    def check(self, commands: Sequence[Command], *, actor: Actor) -> list[CheckedCommand]:
+    def check(
+        self, commands: Sequence[Command], *, actor: Actor, validated: bool = False
+    ) -> list[CheckedCommand]:
         """Every command's outcome, as ``run`` would decide it, and what storing it takes;
         nothing is stored (``write`` does that)."""
         started = time.perf_counter()
@@ -194,7 +196,7 @@ class BatchExecutor:
         prepared: dict[int, Command] = {}
         for index, command in enumerate(commands):
             try:
-                item = self._prepare(index, command, actor)
+                item = self._prepare(index, command, actor, validated=validated)
             except (CRMError, ValidationError) as error:
                 outcomes[index] = BatchOutcome(error=error)
                 continue
@@ -267,7 +269,7 @@ class BatchExecutor:
         # encoding. Business time (``occurred_at``) stays what the decision used.
         now = self._clock()
         stamped = {
-            (event.aggregate_id, event.version): event.model_copy(update={"recorded_at": now})
+            (event.aggregate_id, event.version): event.restamped(now)
             for item in checked
             for event in item.events
         }
@@ -410,9 +412,12 @@ class BatchExecutor:
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
 
-    def _prepare(self, index: int, command: Command, actor: Actor) -> _Pending:
-        # Re-validate, as execute does: a model built with model_construct() skips validation.
-        command = type(command).model_validate(command.model_dump(exclude_unset=True))
+    def _prepare(
+        self, index: int, command: Command, actor: Actor, *, validated: bool = False
+    ) -> _Pending:
+        if not validated:
+            # Re-validate, as execute does: model_construct() makes a command unvalidated.
+            command = type(command).model_validate(command.model_dump(exclude_unset=True))
         authorise(actor, command)
         handler = _handlers.HANDLERS.get(type(command))
         if handler is None:
@@ -432,7 +437,9 @@ class BatchExecutor:
             if scope is not None and value is not None:
                 wanted.add(reservation_id(scope, value))
             wanted.update(v for v in command.__dict__.values() if isinstance(v, UUID))
-        return BatchView(self._store, load_streams(self._store, wanted), wanted)
+        # No personal value is decrypted for a batch none of whose commands looks at one.
+        reads = None if any(i.command.reads_personal_values for i in pending) else frozenset()
+        return BatchView(self._store, load_streams(self._store, wanted, reads=reads), wanted)
 
     def _handle(
         self, item: _Pending, actor: Actor, view: BatchView, stamp: str, *, record: bool

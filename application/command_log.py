@@ -9,9 +9,10 @@ instead of recording anything.
 from __future__ import annotations
 
 import hashlib
-import json
+from functools import lru_cache
 from uuid import UUID, uuid5
 
+from adapters.canonical_json import canonical_ascii_json
 from application.commands.base import Command
 from domain.events.command_log import CommandRecorded, EventRef
 
@@ -27,14 +28,16 @@ COMMANDS_NAMESPACE = UUID("6d1c3b9e-2b7c-4f4e-8a55-0f7d1f0a9c21")
 NEW_IDS_NAMESPACE = UUID("a9a4f6d2-51f3-4b0e-9a8e-2c1b6f0e7d34")
 
 
+@lru_cache(maxsize=4096)
 def command_stream_id(command_id: str) -> UUID:
+    """Cached: a batch asks for each command's stream id several times in a row."""
     return uuid5(COMMANDS_NAMESPACE, command_id)
 
 
 def fingerprint(command: Command) -> str:
     """Same command type and same fields (besides the id) give the same fingerprint."""
     body = command.model_dump(mode="json", exclude={"command_id"})
-    text = json.dumps([command.type_name(), body], sort_keys=True, separators=(",", ":"))
+    text = canonical_ascii_json([command.type_name(), body])
     return hashlib.sha256(text.encode()).hexdigest()
 
 

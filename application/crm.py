@@ -232,11 +232,16 @@ class CRM:
         """
         return self._batch().run(commands, actor=actor, dry_run=dry_run)
 
-    def check_batch(self, commands: Sequence[Command], *, actor: Actor) -> list[CheckedCommand]:
+    def check_batch(
+        self, commands: Sequence[Command], *, actor: Actor, validated: bool = False
+    ) -> list[CheckedCommand]:
         """Decide many commands as ``execute_batch`` would, recording nothing, and keep what
         each would store: ``write_checked`` stores it without running the commands again
-        (an import checks its whole file, then writes it in batches)."""
-        return self._batch().check(commands, actor=actor)
+        (an import checks its whole file, then writes it in batches). ``validated``: the
+        caller made every command with ``model_validate`` just now (the importer does), so
+        they are not validated a second time; otherwise each is, as ``execute`` does, since
+        ``model_construct`` makes a command without validation."""
+        return self._batch().check(commands, actor=actor, validated=validated)
 
     def write_checked(
         self, checked: Sequence[CheckedCommand], *, actor: Actor

@@ -4,11 +4,14 @@ quick: building the parser must not load the application."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from adapters.imports.formats import COMMON_HELP, CUSTOMERS_HELP, ORDERS_HELP
 
 DEFAULT_BATCH_SIZE = 500
+# Below this many rows, starting an interpreter (about a second) costs more than it saves.
+MIN_ROWS_FOR_WORKERS = 4_000
 HELP = f"{CUSTOMERS_HELP}\n\n{ORDERS_HELP}\n\n{COMMON_HELP}"
 
 
@@ -31,6 +34,14 @@ def add_import_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]
         type=_positive,
         default=DEFAULT_BATCH_SIZE,
         help="commands per transaction (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1,
+        help="processes for a long file on PostgreSQL, this one included, each checking and "
+        "writing a share of the rows (default: the CPUs this process may use, %(default)s; "
+        f"SQLite and files under {MIN_ROWS_FOR_WORKERS:,} rows use one)",
     )
     parser.add_argument(
         "--batch-id",

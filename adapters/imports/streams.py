@@ -13,8 +13,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
-
 from adapters.event_store import EVENTS_TABLE, EventStore
 from adapters.sql import Dialect, dialect_of, query, read_transaction
 from domain.events.base import DomainEvent
@@ -25,10 +23,16 @@ CHUNK = 900
 
 
 def load_streams(
-    store: EventStore, stream_ids: Iterable[UUID], *, topics: Sequence[str] = ()
+    store: EventStore,
+    stream_ids: Iterable[UUID],
+    *,
+    topics: Sequence[str] = (),
+    reads: frozenset[str] | None = None,
 ) -> dict[UUID, list[DomainEvent]]:
     """Every event of each given stream, in version order; streams with no event are absent.
-    ``topics``: only the events of these types (a stream with none of them is absent)."""
+    ``topics``: only the events of these types (a stream with none of them is absent).
+    ``reads``: the personal values the caller looks at (None: all); the others read as
+    erased, undecrypted (``EventStore.decode_rows``)."""
     wanted = list(dict.fromkeys(stream_ids))
     dialect = dialect_of(store)
     table = dialect.table(EVENTS_TABLE)
@@ -54,21 +58,18 @@ def load_streams(
                 f"WHERE {where}{of_topics} ORDER BY originator_id, originator_version"
             )
             rows = [
-                StoredEvent(
-                    originator_id=_uuid(row["originator_id"]),
-                    originator_version=int(row["originator_version"]),
-                    topic=row["topic"],
-                    state=bytes(row["state"]),
+                (
+                    row["topic"],
+                    _uuid(row["originator_id"]),
+                    int(row["originator_version"]),
+                    bytes(row["state"]),
                 )
                 for row in query(cursor, dialect, statement, params)
             ]
-            # The keys of the customers whose personal values these rows hold, in one
-            # round trip rather than one per customer as each is decoded.
-            store.prefetch_keys((row.topic, row.originator_id, row.state) for row in rows)
-            for stored in rows:
-                found.setdefault(_uuid(stored.originator_id), []).append(
-                    store.mapper.to_domain_event(stored)
-                )
+            # The keys of the customers whose personal values these rows hold are read in
+            # one round trip rather than one per customer as each is decoded.
+            for (_, stream, _, _), event in zip(rows, store.decode_rows(rows, reads), strict=True):
+                found.setdefault(stream, []).append(event)
     return found
 
 

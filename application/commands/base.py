@@ -37,6 +37,11 @@ class Command(BaseModel):
 
     # Set on commands that create a new aggregate rather than act on an existing one.
     creates: ClassVar[str | None] = None
+    # False on commands whose decision never looks at a customer's personal values (name,
+    # contact points, birthday): a batch of only such commands reads the streams it
+    # fetches without decrypting them (an import of 70,000 orders spent a tenth of its
+    # time decrypting the profiles of their customers).
+    reads_personal_values: ClassVar[bool] = True
 
     command_id: CommandId | None = None
     occurred_at: Instant | None = None

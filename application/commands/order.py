@@ -72,6 +72,8 @@ class ImportOrder(Command):
     """A historical order in its final state, with its own dates (admin only)."""
 
     creates: ClassVar[str | None] = "order"
+    # The customer is checked for being open (not merged away), never for who it is.
+    reads_personal_values: ClassVar[bool] = False
 
     customer_id: UUID
     order_type: OrderType = OrderType.STANDARD

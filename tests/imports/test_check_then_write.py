@@ -282,6 +282,7 @@ def run_import(path: Path, store_url: str, *, batch_size: int = 500) -> tuple[in
         dry_run=False,
         batch_size=batch_size,
         batch_id=None,
+        workers=1,  # counting handlers needs every command decided in this process
     )
     buffer = io.StringIO()
     with redirect_stdout(buffer), redirect_stderr(buffer):

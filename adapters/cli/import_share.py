@@ -1,0 +1,152 @@
+"""Some rows of an import file, checked against the store and then written.
+
+An import is done in one process, or split among several on PostgreSQL
+(``adapters/cli/import_workers.py``). Either way each process holds a share of the file's
+rows — all the lines of an order, all the rows of one ``external_ref`` — and does the same
+two steps with it: ``check`` (every row's format and business rules, by deciding its
+command against the store as it is; nothing written) and, once every share has passed,
+``write`` (what the check decided, in batches, each one transaction). Rows are shared by
+their key, so what one row's check depends on (a duplicate ref, an order's other lines)
+is in the same share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from adapters.cli.import_plans import Plan, command_errors, customer_plans, order_plans
+from adapters.imports.csv_file import CsvRow, RowError
+from adapters.imports.streams import load_streams
+from application import CRM, Actor, Role
+from application.batch import BatchOutcome, CheckedCommand
+from application.handlers.customer import EXTERNAL_REF_SCOPE
+from domain.events.customer import CustomersMerged
+from domain.events.reservations import UniqueValueClaimed, reservation_id
+
+IMPORTER = Actor(id="crm-import", roles=frozenset({Role.ADMIN}))
+
+# A chain of merges longer than this is not a data set anyone keeps.
+MAX_MERGE_HOPS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class ShareChecked:
+    """What checking a share found: its problems, how many customers or orders its rows
+    make, and how many of those are new (the others were imported before)."""
+
+    errors: list[RowError]
+    things: int
+    fresh: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShareWritten:
+    """What writing a share stored: new customers or orders, their events, transactions."""
+
+    new: int
+    events: int
+    batches: int
+
+
+class ImportShare:
+    def __init__(self, crm: CRM, what: str, rows: list[CsvRow], batch_id: str) -> None:
+        self._crm = crm
+        self._what = what
+        self._rows = rows
+        self._batch_id = batch_id
+        self._fresh: list[tuple[Plan, CheckedCommand]] = []
+
+    def check(self) -> ShareChecked:
+        """Every row's problems; the rows that are well-formed are checked against the rules
+        even when others are not, so that one run lists every problem of the file. The
+        check keeps what each command would store: writing does not run them again."""
+        if self._what == "customers":
+            plans, errors = customer_plans(self._rows)
+        else:
+            customers = _customers_by_ref(self._crm, self._rows)
+            plans, errors = order_plans(self._rows, customers, self._batch_id)
+        # Every command was made by model_validate (import_plans): not validated twice.
+        checked = self._crm.check_batch([p.command for p in plans], actor=IMPORTER, validated=True)
+        errors += _failures(plans, [c.outcome for c in checked])
+        # Rows imported before are not sent again: their records say they are done.
+        self._fresh = [
+            (plan, item)
+            for plan, item in zip(plans, checked, strict=True)
+            if item.outcome.result is not None and not item.outcome.result.replayed
+        ]
+        return ShareChecked(errors, len(plans), len(self._fresh))
+
+    def write(
+        self, batch_size: int, progress: Callable[[int], None] | None = None
+    ) -> ShareWritten | list[RowError]:
+        """What the check kept, ``batch_size`` commands a transaction; ``progress`` hears
+        how many commands are stored so far. A batch runs again only if the store changed
+        where the check read it; the problems of one that then fails are returned (the
+        batches before it are stored: a re-run of the import completes it)."""
+        plans = self._fresh
+        new = events = batches = done = 0
+        chunks = [plans[start : start + batch_size] for start in range(0, len(plans), batch_size)]
+        written = self._crm.write_checked_batches(
+            ([item for _, item in chunk] for chunk in chunks), actor=IMPORTER
+        )
+        # Closing the writer on the way out stores no batch whose predecessor was not seen.
+        with contextlib.closing(written):
+            for chunk, outcomes in zip(chunks, written, strict=True):
+                errors = _failures([plan for plan, _ in chunk], outcomes)
+                if errors:
+                    return errors
+                fresh = [
+                    o.result for o in outcomes if o.result is not None and not o.result.replayed
+                ]
+                new += len(fresh)
+                events += sum(len(result.events) for result in fresh)
+                batches += 1
+                done += len(chunk)
+                if progress is not None:
+                    progress(done)
+        return ShareWritten(new, events, batches)
+
+
+def _failures(plans: Sequence[Plan], outcomes: Sequence[BatchOutcome]) -> list[RowError]:
+    errors: list[RowError] = []
+    for plan, outcome in zip(plans, outcomes, strict=True):
+        if outcome.error is not None:
+            errors.extend(command_errors(plan, outcome.error))
+    return errors
+
+
+def _customers_by_ref(crm: CRM, rows: list[CsvRow]) -> dict[str, UUID]:
+    """customer_ref -> customer id, from the external_ref reservations, in bulk."""
+    refs = {row.cells["customer_ref"] for row in rows if "customer_ref" in row.cells}
+    ids = {reservation_id(EXTERNAL_REF_SCOPE, ref): ref for ref in refs}
+    found: dict[str, UUID] = {}
+    # Claims and merges hold no personal value this looks at: none is decrypted.
+    for stream_id, events in load_streams(crm.store, ids, reads=frozenset()).items():
+        claim = events[0]
+        if isinstance(claim, UniqueValueClaimed):
+            found[ids[stream_id]] = claim.owner_id
+    return _survivors(crm, found)
+
+
+def _survivors(crm: CRM, found: dict[str, UUID]) -> dict[str, UUID]:
+    """A ref whose customer was merged into another names the survivor: its orders are the
+    survivor's now (the duplicate's stream is closed). Merges can chain: follow them."""
+    resolved = dict(found)
+    pending = set(resolved.values())
+    for _ in range(MAX_MERGE_HOPS):
+        moved: dict[UUID, UUID] = {}
+        merges = load_streams(
+            crm.store, pending, topics=(CustomersMerged.event_type(),), reads=frozenset()
+        )
+        for stream_id, events in merges.items():
+            for event in events:
+                if isinstance(event, CustomersMerged) and event.duplicate_id == stream_id:
+                    moved[stream_id] = event.survivor_id
+        if not moved:
+            break
+        resolved = {ref: moved.get(owner, owner) for ref, owner in resolved.items()}
+        pending = set(moved.values())
+    return resolved
