@@ -23,6 +23,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -53,7 +54,7 @@ from adapters.keys import (
     sqlite_many_reader,
     sqlite_reader,
 )
-from adapters.mapper import ERASURE_TOPIC, PydanticEventMapper, encrypted_subjects
+from adapters.mapper import ERASURE_TOPIC, PydanticEventMapper, encrypted_subjects, json_instant
 from adapters.store_url import StoreLocation, parse_store_url
 from domain.events.base import DomainEvent
 
@@ -135,14 +136,20 @@ class EventStore:
         return self.append_encoded(self.encode(events))
 
     def encode(
-        self, events: Sequence[DomainEvent], in_flight_keys: Mapping[UUID, bytes] | None = None
+        self,
+        events: Sequence[DomainEvent],
+        in_flight_keys: Mapping[UUID, bytes] | None = None,
+        *,
+        recorded_at: datetime | None = None,
     ) -> EncodedAppend:
         """The first half of ``append``: the rows of these events, personal values
         encrypted (keys of new customers created), not yet chained or stored. Nothing here
         depends on the stream heads, so a bulk writer may encode its next batch while the
         one before is being stored (``append_encoded``). ``in_flight_keys``: keys that
         append creates, used rather than created again (the writer must not store these
-        rows unless that append was stored)."""
+        rows unless that append was stored). ``recorded_at``: stored as every event's
+        ``recorded_at`` instead of its own (a bulk writer stamps what it decided a while
+        ago), as ``event.restamped(recorded_at)`` would be stored."""
         keys = KeyChanges()
         ciphers: dict[UUID, AESGCM] = {}
         # A stream this append starts has no key yet (a key is written with the first
@@ -161,11 +168,12 @@ class EventStore:
             ciphers[customer_id] = cipher
             return cipher
 
+        stamp = json_instant(recorded_at) if recorded_at is not None else None
         rows: list[StoredEvent] = []
         for event in events:
             if event.event_type() == ERASURE_TOPIC:
                 keys.destroyed.append(event.aggregate_id)
-            rows.append(self.mapper.to_stored_event(event, cipher_for))
+            rows.append(self.mapper.to_stored_event(event, cipher_for, recorded_at=stamp))
         return EncodedAppend(rows, keys)
 
     def append_encoded(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -29,6 +30,7 @@ from eventsourcing.persistence import (
     MapperDeserialisationError,
     StoredEvent,
 )
+from pydantic import TypeAdapter
 
 import domain.events  # noqa: F401 - importing the package registers every event type
 from adapters.audit.chain import HASH_KEY, PREV_KEY, link_hash, seal
@@ -51,6 +53,7 @@ from domain.personal_data import (
     personal_paths,
     set_path,
 )
+from domain.time import ensure_utc
 
 CLASS_VERSION_KEY = "class_version"
 ERASURE_TOPIC = "CustomerPersonalDataErased"
@@ -67,14 +70,21 @@ class PydanticEventMapper(Mapper[UUID]):
         self.keys = keys
 
     def to_stored_event(
-        self, domain_event: Any, cipher_for: CipherFor | None = None
+        self,
+        domain_event: Any,
+        cipher_for: CipherFor | None = None,
+        *,
+        recorded_at: str | None = None,
     ) -> StoredEvent:
         """``cipher_for`` gives the key of the customer whose personal values the event
         carries; the event store always passes it. Without it values stay clear text
-        (benchmarks that build rows by hand)."""
+        (benchmarks that build rows by hand). ``recorded_at``: stored instead of the
+        event's own, already in JSON form (``json_instant``)."""
         if not isinstance(domain_event, DomainEvent):
             raise TypeError(f"not a domain event: {type(domain_event).__name__}")
         state = domain_event.model_dump(mode="json", exclude={"aggregate_id", "version"})
+        if recorded_at is not None:
+            state["recorded_at"] = recorded_at
         state[CLASS_VERSION_KEY] = type(domain_event).class_version
         topic = domain_event.event_type()
         if cipher_for is not None:
@@ -146,6 +156,14 @@ class PydanticEventMapper(Mapper[UUID]):
             raise MapperDeserialisationError(
                 f"cannot read stored event {topic} v{version} of {originator_id}: {error}"
             ) from error
+
+
+_INSTANT: TypeAdapter[datetime] = TypeAdapter(datetime)
+
+
+def json_instant(moment: datetime) -> str:
+    """A timestamp as an event's JSON state holds it (pydantic's form, ``...Z``)."""
+    return str(_INSTANT.dump_python(ensure_utc(moment), mode="json"))
 
 
 def _uuid(value: UUID | str) -> UUID:

@@ -267,14 +267,11 @@ class BatchExecutor:
         # ``recorded_at`` is when the store took an event (DESIGN §2), not when it was
         # checked, which for an import can be a minute earlier: stamped now, just before
         # encoding. Business time (``occurred_at``) stays what the decision used.
+        # The rows are encoded with that stamp; only the events a caller gets back (each
+        # command's business events) are copied with it.
         now = self._clock()
-        stamped = {
-            (event.aggregate_id, event.version): event.restamped(now)
-            for item in checked
-            for event in item.events
-        }
-        to_store = [stamped[e.aggregate_id, e.version] for item in checked for e in item.events]
-        outcomes = [_with_stored_events(item.outcome, stamped) for item in checked]
+        to_store = [event for item in checked for event in item.events]
+        outcomes = [_with_stored_events(item.outcome, now) for item in checked]
         # A stream these commands write needs no look: its first new version is taken if
         # anyone else has written to it since, and the append then conflicts.
         first_written: dict[UUID, int] = {}
@@ -294,7 +291,9 @@ class BatchExecutor:
         for stream_id, first in first_written.items():
             if first > 1:
                 read[stream_id] = first - 1
-        encoded = self._store.encode(to_store, in_flight_keys) if to_store else None
+        encoded = (
+            self._store.encode(to_store, in_flight_keys, recorded_at=now) if to_store else None
+        )
         return _Write(checked, encoded, read, len(to_store), outcomes)
 
     def _run_again(self, prepared: _Write, actor: Actor) -> tuple[list[BatchOutcome], bool]:
@@ -512,13 +511,11 @@ def _reused_id(command_id: str, command_type: str) -> RuleViolation:
     )
 
 
-def _with_stored_events(
-    outcome: BatchOutcome, stored: Mapping[tuple[UUID, int], DomainEvent]
-) -> BatchOutcome:
-    """The outcome with its result's events as they are stored (a replay's are the first
-    execution's, stored long ago)."""
+def _with_stored_events(outcome: BatchOutcome, recorded_at: datetime) -> BatchOutcome:
+    """The outcome with its result's events as they are stored, stamped ``recorded_at`` (a
+    replay's are the first execution's, stored long ago)."""
     result = outcome.result
     if result is None or result.replayed:
         return outcome
-    events = tuple(stored.get((e.aggregate_id, e.version), e) for e in result.events)
-    return replace(outcome, result=replace(result, events=events))
+    events = tuple(event.restamped(recorded_at) for event in result.events)
+    return BatchOutcome(result=replace(result, events=events))

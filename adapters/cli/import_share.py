@@ -2,12 +2,11 @@
 
 An import is done in one process, or split among several on PostgreSQL
 (``adapters/cli/import_workers.py``). Either way each process holds a share of the file's
-rows — all the lines of an order, all the rows of one ``external_ref`` — and does the same
-two steps with it: ``check`` (every row's format and business rules, by deciding its
-command against the store as it is; nothing written) and, once every share has passed,
-``write`` (what the check decided, in batches, each one transaction). Rows are shared by
-their key, so what one row's check depends on (a duplicate ref, an order's other lines)
-is in the same share.
+rows and does the same two steps with it: ``check`` (every row's format and business
+rules, by deciding its command against the store as it is; nothing written) and, once
+every share has passed, ``write`` (what the checks decided, in batches, each one
+transaction). Rows are shared out by their key — all the lines of an order, all the rows
+of one ``external_ref`` — so what one row's check depends on is in the same share.
 """
 
 from __future__ import annotations
@@ -34,12 +33,17 @@ MAX_MERGE_HOPS = 16
 
 @dataclass(frozen=True, slots=True)
 class ShareChecked:
-    """What checking a share found: its problems, how many customers or orders its rows
-    make, and how many of those are new (the others were imported before)."""
+    """What checking rows found: their problems, how many customers or orders they make,
+    and how many of those are new (the others were imported before)."""
 
     errors: list[RowError]
     things: int
     fresh: int
+
+    def __add__(self, other: ShareChecked) -> ShareChecked:
+        return ShareChecked(
+            self.errors + other.errors, self.things + other.things, self.fresh + other.fresh
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,32 +56,36 @@ class ShareWritten:
 
 
 class ImportShare:
-    def __init__(self, crm: CRM, what: str, rows: list[CsvRow], batch_id: str) -> None:
+    """The rows one process checks (in one go, or a bucket at a time) and then writes."""
+
+    def __init__(self, crm: CRM, what: str, batch_id: str) -> None:
         self._crm = crm
         self._what = what
-        self._rows = rows
         self._batch_id = batch_id
         self._fresh: list[tuple[Plan, CheckedCommand]] = []
 
-    def check(self) -> ShareChecked:
-        """Every row's problems; the rows that are well-formed are checked against the rules
-        even when others are not, so that one run lists every problem of the file. The
-        check keeps what each command would store: writing does not run them again."""
+    def check(self, rows: list[CsvRow]) -> ShareChecked:
+        """Every problem of these rows; the rows that are well-formed are checked against
+        the rules even when others are not, so that one run lists every problem of the
+        file. The check keeps what each new command would store, for ``write``: it does
+        not run them again. Rows that belong together (one order's lines, one ref's rows)
+        must come in the same call."""
         if self._what == "customers":
-            plans, errors = customer_plans(self._rows)
+            plans, errors = customer_plans(rows)
         else:
-            customers = _customers_by_ref(self._crm, self._rows)
-            plans, errors = order_plans(self._rows, customers, self._batch_id)
+            customers = _customers_by_ref(self._crm, rows)
+            plans, errors = order_plans(rows, customers, self._batch_id)
         # Every command was made by model_validate (import_plans): not validated twice.
         checked = self._crm.check_batch([p.command for p in plans], actor=IMPORTER, validated=True)
         errors += _failures(plans, [c.outcome for c in checked])
         # Rows imported before are not sent again: their records say they are done.
-        self._fresh = [
+        fresh = [
             (plan, item)
             for plan, item in zip(plans, checked, strict=True)
             if item.outcome.result is not None and not item.outcome.result.replayed
         ]
-        return ShareChecked(errors, len(plans), len(self._fresh))
+        self._fresh += fresh
+        return ShareChecked(errors, len(plans), len(fresh))
 
     def write(
         self, batch_size: int, progress: Callable[[int], None] | None = None

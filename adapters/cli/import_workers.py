@@ -1,25 +1,29 @@
 """``crm import`` on PostgreSQL, split among processes: each checks, then writes, a share.
 
 An import is CPU-bound Python (validating rows, deciding commands, encoding events) and the
-GIL keeps threads to one core. The rows of a file are shared out by their key
-(``share_of``): every line of one order, every row of one ``external_ref`` goes to the same
-share, and no share's decisions read what another's write (a customer's rows, or orders,
-which only read their customer). This process works on share 0; each other share has a
-fresh interpreter (``python -m adapters.cli.import_workers``, ``adapters/child_processes``)
-that reads the file itself.
+GIL keeps threads to one core. The rows of a file are put in ``BUCKETS`` buckets
+(``buckets``): every row of one ``external_ref``, every line of one customer's orders in
+the same bucket, and no bucket's decisions read what another's write (a customer's rows,
+or orders, which only read their customer). Each process — this one, and fresh interpreters
+(``python -m adapters.cli.import_workers``, ``adapters/child_processes``) that read the
+file themselves — checks one bucket after another, each taking the next one left
+(``Dealer``), so that a child starting a second late or a process the machine slows down
+simply checks fewer; its share is the buckets it checked.
 
-The order of work keeps a failed import harmless, as in one process: every share is
-checked first and reports its problems; only when no share has any does this process tell
-them all to write (``write``); otherwise ``stop``, and nothing is written. A child whose
-parent goes away stops at once (its open batch rolls back).
+The order of work keeps a failed import harmless, as in one process: every bucket is
+checked first and each process reports its problems; only when none has any does this
+process tell them all to write their shares (``write``); otherwise ``stop``, and nothing
+is written. A child whose parent goes away stops at once (its open batch rolls back).
 
-The protocol is JSON lines. To a child: the job, then ``write`` or ``stop``. From a child:
-``{"checked": ...}``, ``{"written": n}`` as batches are stored, then ``{"done": ...}``,
-``{"refused": ...}`` (a batch failed while writing) or ``{"error": ...}``.
+The protocol is JSON lines. To a child: the job, then ``bucket N`` for each bucket it asks
+for (``{"next": true}``) until ``done``, then ``write`` or ``stop``. From a child:
+``{"next": true}``, ``{"checked": ...}``, ``{"written": n}`` as batches are stored, then
+``{"done": ...}``, ``{"refused": ...}`` (a batch failed while writing) or ``{"error": ...}``.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import queue
 import sys
@@ -35,8 +39,9 @@ from adapters.child_processes import end_children, start_child, stop_when_orphan
 from adapters.cli.import_share import ShareChecked, ShareWritten
 from adapters.imports.csv_file import CsvRow, RowError
 
-# The column that keys a row: rows with the same key stay in one share.
-KEY_COLUMN = {"customers": "external_ref", "orders": "order_ref"}
+# Enough that the last bucket is a small part of the work, few enough that each is a
+# batch of its own worth checking (a bulk read of its streams).
+BUCKETS = 64
 
 
 class ImportWorkerFailed(RuntimeError):
@@ -48,20 +53,43 @@ class ShareJob:
     url: str = field(repr=False)  # may hold a password: never in a log or a traceback
     what: str
     file: str
-    share: int
-    shares: int
     batch_id: str
     batch_size: int
 
 
-def share_of(key: str, shares: int) -> int:
+def bucket_of(key: str) -> int:
     """Stable across processes and runs (``hash()`` of a str is not)."""
-    return zlib.crc32(key.encode()) % shares
+    return zlib.crc32(key.encode()) % BUCKETS
 
 
-def rows_of_share(rows: Sequence[CsvRow], what: str, share: int, shares: int) -> list[CsvRow]:
-    column = KEY_COLUMN[what]
-    return [row for row in rows if share_of(row.cells.get(column, ""), shares) == share]
+def buckets(rows: Sequence[CsvRow], what: str) -> list[list[CsvRow]]:
+    """The rows of each bucket, in file order. A customer's rows go by its
+    ``external_ref``; an order's lines by the customer of its first line, so that one
+    customer's orders are in one bucket and the customer is read and decoded once."""
+    found: list[list[CsvRow]] = [[] for _ in range(BUCKETS)]
+    if what == "customers":
+        for row in rows:
+            found[bucket_of(row.cells.get("external_ref", ""))].append(row)
+        return found
+    customer_of: dict[str, str] = {}
+    for row in rows:
+        order = row.cells.get("order_ref", "")
+        if order not in customer_of:  # its first line: the one import_plans reads it from
+            customer_of[order] = row.cells.get("customer_ref", "")
+        found[bucket_of(customer_of[order])].append(row)
+    return found
+
+
+class Dealer:
+    """Hands out the buckets, each once, to whichever process asks first."""
+
+    def __init__(self) -> None:
+        self._left = iter(range(BUCKETS))
+        self._lock = threading.Lock()
+
+    def next(self) -> int | None:
+        with self._lock:
+            return next(self._left, None)
 
 
 @dataclass
@@ -76,11 +104,12 @@ class _Child:
 
 
 class ShareWorkers:
-    """The children importing shares 1.. of a file, started at once: they read and check
-    their share while this process checks its own."""
+    """The children importing a file beside this process, started at once: they read it
+    and check the buckets the dealer gives them while this process checks its own."""
 
-    def __init__(self, jobs: Sequence[ShareJob]) -> None:
+    def __init__(self, jobs: Sequence[ShareJob], dealer: Dealer) -> None:
         self._children: list[_Child] = []
+        self._dealer = dealer
         try:
             for job in jobs:
                 child = _Child(start_child(__name__))
@@ -135,15 +164,17 @@ class ShareWorkers:
         child.process.stdin.write(line.encode() + b"\n")
         child.process.stdin.flush()
 
-    @staticmethod
-    def _listen(child: _Child) -> None:
+    def _listen(self, child: _Child) -> None:
         try:
             for raw in child.process.stdout:
                 try:
                     message = json.loads(raw)
                 except json.JSONDecodeError:
                     continue
-                if "checked" in message:
+                if "next" in message:
+                    bucket = self._dealer.next()
+                    self._send(child, "done" if bucket is None else f"bucket {bucket}")
+                elif "checked" in message:
                     child.checked = _checked(message["checked"])
                     child.answered.set()
                 elif "written" in message:
@@ -192,16 +223,23 @@ def main() -> int:
     from application import CRM
 
     configure_logging_as_parent()
+    # As in the parent (importer.run_import): a share's commands and events are many
+    # long-lived objects, which the cyclic collector would walk again and again.
+    gc.disable()
     first = sys.stdin.buffer.readline()
     words: queue.Queue[str] = queue.Queue()
     stop_when_orphaned(lambda line: words.put(line.decode().strip()))
     try:
         job = ShareJob(**json.loads(first))
         content = read_csv(Path(job.file), CUSTOMERS if job.what == "customers" else ORDERS)
-        rows = rows_of_share(content.rows, job.what, job.share, job.shares)
+        rows = buckets(content.rows, job.what)
         with CRM.open(job.url) as crm:
-            share = ImportShare(crm, job.what, rows, job.batch_id)
-            checked = share.check()
+            share = ImportShare(crm, job.what, job.batch_id)
+            checked = ShareChecked([], 0, 0)
+            _say({"next": True})
+            while (word := words.get()).startswith("bucket "):
+                checked += share.check(rows[int(word.removeprefix("bucket "))])
+                _say({"next": True})
             _say({"checked": {**asdict(checked), "errors": _error_data(checked.errors)}})
             if words.get() != "write":
                 return 0

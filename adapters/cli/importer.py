@@ -25,8 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from adapters.cli.import_args import MIN_ROWS_FOR_WORKERS
-from adapters.cli.import_share import ImportShare, ShareWritten
-from adapters.cli.import_workers import ShareJob, ShareWorkers, rows_of_share
+from adapters.cli.import_share import ImportShare, ShareChecked, ShareWritten
+from adapters.cli.import_workers import Dealer, ShareJob, ShareWorkers, buckets
 from adapters.collector import collector_paused
 from adapters.imports.csv_file import CsvContent, RowError, read_csv
 from adapters.imports.formats import CUSTOMERS, ORDERS
@@ -56,18 +56,18 @@ def _import(args: argparse.Namespace, path: Path) -> int:
     batch_id = args.batch_id or _batch_id(path)
     shares = _shares(args, content)
     with CRM.open(args.db) as crm:
+        share = ImportShare(crm, args.what, batch_id)
         if shares == 1:
-            share = ImportShare(crm, args.what, content.rows, batch_id)
-            return _check_then_write(args, content, share, None, started)
-        jobs = [
-            ShareJob(args.db, args.what, str(path.resolve()), n, shares, batch_id, args.batch_size)
-            for n in range(1, shares)
-        ]
-        # The children start now: they read and check their shares while this one does.
-        with ShareWorkers(jobs) as workers:
-            rows = rows_of_share(content.rows, args.what, 0, shares)
-            share = ImportShare(crm, args.what, rows, batch_id)
-            return _check_then_write(args, content, share, workers, started)
+            return _check_then_write(args, content, share.check(content.rows), share, None, started)
+        job = ShareJob(args.db, args.what, str(path.resolve()), batch_id, args.batch_size)
+        dealer = Dealer()
+        # The children start now: they read the file and check buckets while this one does.
+        with ShareWorkers([job] * (shares - 1), dealer) as workers:
+            rows = buckets(content.rows, args.what)
+            mine = ShareChecked([], 0, 0)
+            while (bucket := dealer.next()) is not None:
+                mine += share.check(rows[bucket])
+            return _check_then_write(args, content, mine, share, workers, started)
 
 
 def _shares(args: argparse.Namespace, content: CsvContent) -> int:
@@ -81,12 +81,13 @@ def _shares(args: argparse.Namespace, content: CsvContent) -> int:
 def _check_then_write(
     args: argparse.Namespace,
     content: CsvContent,
+    mine: ShareChecked,
     share: ImportShare,
     workers: ShareWorkers | None,
     started: float,
 ) -> int:
+    """Write every share once all are checked and none has a problem."""
     source = args.file.name
-    mine = share.check()
     checks = [mine, *(workers.checked() if workers is not None else [])]
     errors = content.errors + [error for check in checks for error in check.errors]
     if errors:

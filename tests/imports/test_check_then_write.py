@@ -367,11 +367,11 @@ def test_a_batch_that_fails_to_encode_still_reports_the_one_stored_meanwhile(
     encode = crm.store.encode
     calls: list[int] = []
 
-    def failing_second(events: Any, *args: Any) -> Any:
+    def failing_second(events: Any, *args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("disk on fire")
-        return encode(events, *args)
+        return encode(events, *args, **kwargs)
 
     monkeypatch.setattr(crm.store, "encode", failing_second)
     written = crm.write_checked_batches([checked[0:2], checked[2:4]], actor=ADMIN)
