@@ -38,16 +38,19 @@ def add_import_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]
     parser.add_argument(
         "--workers",
         type=_positive,
-        default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1,
-        help="processes for a long file on PostgreSQL, this one included, each checking and "
-        "writing a share of the rows (default: the CPUs this process may use, %(default)s; "
-        f"SQLite and files under {MIN_ROWS_FOR_WORKERS:,} rows use one)",
+        help="processes on PostgreSQL, this one included, each checking and writing a share "
+        f"of the rows (default: for a file of {MIN_ROWS_FOR_WORKERS:,} rows or more, the "
+        f"CPUs this process may use, {default_workers()}; else one; SQLite always uses one)",
     )
     parser.add_argument(
         "--batch-id",
         help="orders: the import_batch_id recorded on each order (default: import:<file name>;"
         " keep it when re-importing a renamed file)",
     )
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
 
 def _positive(text: str) -> int:

@@ -128,7 +128,7 @@ class ShareWorkers:
             child.answered.wait()
         failures = [_failure(c) for c in self._children if c.checked is None]
         if failures:
-            raise ImportWorkerFailed("; ".join(failures))
+            raise ImportWorkerFailed("; ".join(failures) + " while checking; nothing was written")
         return [c.checked for c in self._children if c.checked is not None]
 
     def tell(self, *, write: bool) -> None:
@@ -147,7 +147,10 @@ class ShareWorkers:
             child.process.wait()
         failures = [_failure(c) for c in self._children if c.final is None]
         if failures:
-            raise ImportWorkerFailed("; ".join(failures))
+            raise ImportWorkerFailed(
+                "; ".join(failures) + " while writing; the batches stored before are kept, "
+                "re-run the import to finish it"
+            )
         return [c.final for c in self._children if c.final is not None]
 
     def close(self) -> None:

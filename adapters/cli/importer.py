@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from adapters.cli.import_args import MIN_ROWS_FOR_WORKERS
+from adapters.cli.import_args import MIN_ROWS_FOR_WORKERS, default_workers
 from adapters.cli.import_share import ImportShare, ShareChecked, ShareWritten
 from adapters.cli.import_workers import Dealer, ShareJob, ShareWorkers, buckets
 from adapters.collector import collector_paused
@@ -72,10 +72,11 @@ def _import(args: argparse.Namespace, path: Path) -> int:
 
 def _shares(args: argparse.Namespace, content: CsvContent) -> int:
     """Processes for this import: several only on PostgreSQL (on SQLite a batch holds the
-    only write lock) and for a file long enough to repay starting them."""
-    if args.workers <= 1 or len(content.rows) < MIN_ROWS_FOR_WORKERS:
-        return 1
-    return args.workers if parse_store_url(args.db).kind == "postgres" else 1
+    only write lock); by default, only for a file long enough to repay starting them."""
+    workers: int | None = getattr(args, "workers", None)
+    if workers is None:
+        workers = default_workers() if len(content.rows) >= MIN_ROWS_FOR_WORKERS else 1
+    return workers if workers > 1 and parse_store_url(args.db).kind == "postgres" else 1
 
 
 def _check_then_write(
@@ -121,10 +122,11 @@ def _check_then_write(
     new = sum(result.new for result in stored)
     events = sum(result.events for result in stored)
     batches = sum(result.batches for result in stored)
+    processes = f", {len(results)} processes" if len(results) > 1 else ""
     print(
         f"{source}: imported {things}: {new} new, {total - new} already "
-        f"imported ({_count(events, 'event')} in {_count(batches, 'transaction')}, "
-        f"{time.perf_counter() - started:.1f}s)"
+        f"imported ({_count(events, 'event')} in {_count(batches, 'transaction')}"
+        f"{processes}, {time.perf_counter() - started:.1f}s)"
     )
     return 0
 
