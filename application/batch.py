@@ -437,7 +437,9 @@ class BatchExecutor:
                 wanted.add(reservation_id(scope, value))
             wanted.update(v for v in command.__dict__.values() if isinstance(v, UUID))
         # No personal value is decrypted for a batch none of whose commands looks at one.
-        reads = None if any(i.command.reads_personal_values for i in pending) else frozenset()
+        reads: frozenset[str] | None = (
+            None if any(i.command.reads_personal_values for i in pending) else frozenset()
+        )
         return BatchView(self._store, load_streams(self._store, wanted, reads=reads), wanted)
 
     def _handle(

@@ -108,7 +108,8 @@ def _imports(data: dict[str, Any]) -> Iterator[Figure]:
     for f in data["figures"]:
         yield Figure(
             "imports",
-            f"{f['workload']} ({f['customers']:,} customers, {f['orders']:,} orders)",
+            f"{f['workload']} ({f['customers']:,} customers, {f['orders']:,} orders, "
+            f"{f.get('workers', 1)} process{'es' if f.get('workers', 1) > 1 else ''})",
             f["ours_median_rows_per_s"],
             f["copy_median_rows_per_s"],
             "psycopg COPY",

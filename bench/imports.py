@@ -1,12 +1,14 @@
 """CSV import throughput into PostgreSQL against raw psycopg COPY of the same rows, same run.
 
-    .venv/bin/python -m bench.imports [--customers N] [--runs R] [--batch-size B] [--out PATH]
+    .venv/bin/python -m bench.imports [--customers N] [--runs R] [--batch-size B]
+        [--workers 1,2] [--out PATH]
 
 Each run generates (seeded, so every run is the same) ``customers.csv`` with N customers and
 ``orders.csv`` with about 3.5 N historical orders of one to three lines each, then times
 ``crm import customers`` followed by ``crm import orders`` (the real command, in process:
 reading, checking every row against the rules, batched writes) into a fresh PostgreSQL
-schema. The baseline then COPYs exactly the rows that import stored (same ids, versions,
+schema, once for each ``--workers`` count (processes: 1, and the CLI's default on this
+machine, its CPUs). The baseline then COPYs exactly the rows that import stored (same ids, versions,
 topics and state bytes) into a scratch table of the same shape as ``stored_events``, in a
 fresh schema, in one transaction: the cost of getting those bytes into PostgreSQL at all.
 
@@ -39,6 +41,7 @@ from typing import Any
 from psycopg import sql
 
 from adapters.cli import main as crm_main
+from adapters.cli.import_args import default_workers
 from adapters.imports.formats import LINE_COLUMNS, ORDER_COLUMNS
 from bench.common import POSTGRES, check, machine_info, pg_connect, start, write_results
 
@@ -160,8 +163,10 @@ def store_url(schema: str) -> str:
 # ---- one run of each side -----------------------------------------------------------------
 
 
-def ours(customer_path: Path, order_path: Path, schema: str, batch_size: int) -> float:
-    """Seconds to import both files with the crm command."""
+def ours(
+    customer_path: Path, order_path: Path, schema: str, batch_size: int, workers: int
+) -> float:
+    """Seconds to import both files with the crm command in ``workers`` processes."""
     url = store_url(schema)
     # The store's tables exist before the clock starts, as they would in production.
     _quiet(["migrate", "--db", url])
@@ -169,6 +174,7 @@ def ours(customer_path: Path, order_path: Path, schema: str, batch_size: int) ->
     started = time.perf_counter()
     for what, path in (("customers", customer_path), ("orders", order_path)):
         args = ["import", what, str(path), "--db", url, "--batch-size", str(batch_size)]
+        args += ["--workers", str(workers)]
         code, output = _quiet(args)
         if code != 0:
             raise RuntimeError(f"crm import {what} failed ({code}):\n{output[-2000:]}")
@@ -221,48 +227,65 @@ def baseline_copy(rows: list[tuple[Any, ...]], schema: str) -> float:
 # ---- the whole benchmark --------------------------------------------------------------------
 
 
-def measure(customers: int, runs: int, batch_size: int) -> dict[str, Any]:
-    per_run: list[dict[str, Any]] = []
+def measure(customers: int, runs: int, batch_size: int, workers: list[int]) -> list[dict[str, Any]]:
+    per_run: dict[int, list[dict[str, Any]]] = {w: [] for w in workers}
     with tempfile.TemporaryDirectory(prefix="crm-bench-imports-") as tmp:
         customer_path, order_path, orders, order_lines = write_files(Path(tmp), customers)
         business = customers + orders
         for run in range(1, runs + 1):
-            with fresh_schema() as schema:
-                seconds = ours(customer_path, order_path, schema, batch_size)
-                rows = stored_rows(schema)
-            topics = Counter(row[2] for row in rows)
-            check(topics["CustomerRegistered"] == customers, "every customer registered")
-            check(topics["OrderImported"] == orders, "every order imported")
+            rows: list[tuple[Any, ...]] = []
+            seconds: dict[int, float] = {}
+            for count in workers:
+                with fresh_schema() as schema:
+                    seconds[count] = ours(customer_path, order_path, schema, batch_size, count)
+                    found = stored_rows(schema)
+                topics = Counter(row[2] for row in found)
+                check(topics["CustomerRegistered"] == customers, "every customer registered")
+                check(topics["OrderImported"] == orders, "every order imported")
+                check(not rows or len(found) == len(rows), "every process count stores as much")
+                rows = found
             with fresh_schema() as scratch:
                 copy_seconds = baseline_copy(rows, scratch)
-            figures = {
-                "ours_s": round(seconds, 3),
-                "ours_rows_per_s": round(len(rows) / seconds, 1),
-                "ours_business_events_per_s": round(business / seconds, 1),
-                "copy_s": round(copy_seconds, 3),
-                "copy_rows_per_s": round(len(rows) / copy_seconds, 1),
-                "stored_rows": len(rows),
-                "stored_bytes": sum(len(row[3]) for row in rows),
-            }
-            per_run.append(figures)
-            print(
-                f"  run {run}/{runs}: import {seconds:.1f}s = {figures['ours_rows_per_s']:,.0f} "
-                f"rows/s ({figures['ours_business_events_per_s']:,.0f} business events/s); "
-                f"COPY {copy_seconds:.2f}s = {figures['copy_rows_per_s']:,.0f} rows/s",
-                file=sys.stderr,
-                flush=True,
-            )
+            for count in workers:
+                figures = {
+                    "ours_s": round(seconds[count], 3),
+                    "ours_rows_per_s": round(len(rows) / seconds[count], 1),
+                    "ours_business_events_per_s": round(business / seconds[count], 1),
+                    "copy_s": round(copy_seconds, 3),
+                    "copy_rows_per_s": round(len(rows) / copy_seconds, 1),
+                    "stored_rows": len(rows),
+                    "stored_bytes": sum(len(row[3]) for row in rows),
+                }
+                per_run[count].append(figures)
+                print(
+                    f"  run {run}/{runs}, {count} process(es): import {seconds[count]:.1f}s = "
+                    f"{figures['ours_rows_per_s']:,.0f} rows/s "
+                    f"({figures['ours_business_events_per_s']:,.0f} business events/s); "
+                    f"COPY {copy_seconds:.2f}s = {figures['copy_rows_per_s']:,.0f} rows/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             del rows
+    return [
+        _figure(customers, orders, order_lines, count, results)
+        for count, results in per_run.items()
+    ]
+
+
+def _figure(
+    customers: int, orders: int, order_lines: int, workers: int, per_run: list[dict[str, Any]]
+) -> dict[str, Any]:
     ours_rows = statistics.median(r["ours_rows_per_s"] for r in per_run)
     copy_rows = statistics.median(r["copy_rows_per_s"] for r in per_run)
     return {
         "workload": "csv_import_postgres",
         "ours": "crm import customers FILE + crm import orders FILE (check all, then batched)",
         "baseline": "psycopg COPY of the same stored rows into a stored_events-shaped table",
+        "workers": workers,
         "customers": customers,
         "orders": orders,
         "order_lines": order_lines,
-        "business_events": business,
+        "business_events": customers + orders,
         "stored_rows": per_run[0]["stored_rows"],
         "stored_bytes": per_run[0]["stored_bytes"],
         "ours_median_rows_per_s": round(ours_rows, 1),
@@ -285,10 +308,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=20000, help="default 20000")
     parser.add_argument("--runs", type=int, default=3, help="timed runs (default 3)")
     parser.add_argument("--batch-size", type=int, default=500, help="default 500")
+    parser.add_argument(
+        "--workers",
+        default=f"1,{default_workers()}" if default_workers() > 1 else "1",
+        help="process counts to measure, comma-separated (default: 1 and the CLI's default)",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results")
     args = parser.parse_args(argv)
     if args.customers < 1 or args.runs < 1 or args.batch_size < 1:
         parser.error("--customers, --runs and --batch-size must be at least 1")
+    try:
+        args.workers = [int(n) for n in args.workers.split(",")]
+    except ValueError:
+        parser.error("--workers: comma-separated process counts, e.g. 1,2")
+    if not args.workers or min(args.workers) < 1:
+        parser.error("--workers: each count must be at least 1")
     return args
 
 
@@ -297,19 +331,24 @@ def main(argv: list[str] | None = None) -> int:
     if (code := start(["postgres"])) is not None:
         return code
     started = time.perf_counter()
-    figure = measure(args.customers, args.runs, args.batch_size)
+    figures = measure(args.customers, args.runs, args.batch_size, args.workers)
     elapsed = time.perf_counter() - started
+    first = figures[0]
     print(
-        f"crm import into PostgreSQL: {figure['customers']:,} customers + {figure['orders']:,} "
-        f"orders, median of {args.runs} runs"
+        f"crm import into PostgreSQL: {first['customers']:,} customers + {first['orders']:,} "
+        f"orders ({first['stored_rows']:,} stored rows), median of {args.runs} runs"
     )
+    print(f"  {'processes':>9}  {'rows/s':>9}  {'business events/s':>17}  {'s':>6}  ours/COPY")
+    for figure in figures:
+        print(
+            f"  {figure['workers']:>9}  {figure['ours_median_rows_per_s']:>9,.0f}  "
+            f"{figure['ours_median_business_events_per_s']:>17,.0f}  "
+            f"{figure['ours_median_s']:>6.1f}  {figure['ratio']:.3f}"
+        )
     print(
-        f"  ours: {figure['ours_median_rows_per_s']:,.0f} stored rows/s "
-        f"({figure['stored_rows']:,} rows), {figure['ours_median_business_events_per_s']:,.0f} "
-        f"business events/s, {figure['ours_median_s']:.1f}s"
+        f"  COPY of the same rows: {first['copy_median_rows_per_s']:,.0f} rows/s; "
+        f"took {elapsed:.1f}s"
     )
-    print(f"  COPY of the same rows: {figure['copy_median_rows_per_s']:,.0f} rows/s")
-    print(f"  ratio (ours / COPY): {figure['ratio']:.3f}; took {elapsed:.1f}s")
     result = {
         "benchmark": "imports",
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -319,9 +358,10 @@ def main(argv: list[str] | None = None) -> int:
             "orders_per_customer": ORDERS_PER_CUSTOMER,
             "runs": args.runs,
             "batch_size": args.batch_size,
+            "workers": args.workers,
             "seed": SEED,
         },
-        "figures": [figure],
+        "figures": figures,
         "elapsed_s": round(elapsed, 1),
     }
     write_results(args.out, result)
