@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from adapters.canonical_json import canonical_ascii_json
 from application.commands.base import Command
 from domain.events.command_log import CommandRecorded, EventRef
+from domain.ids import name_based_id
 
 __all__ = [
     "CommandRecorded",
@@ -31,7 +32,7 @@ NEW_IDS_NAMESPACE = UUID("a9a4f6d2-51f3-4b0e-9a8e-2c1b6f0e7d34")
 @lru_cache(maxsize=4096)
 def command_stream_id(command_id: str) -> UUID:
     """Cached: a batch asks for each command's stream id several times in a row."""
-    return uuid5(COMMANDS_NAMESPACE, command_id)
+    return name_based_id(COMMANDS_NAMESPACE, command_id)
 
 
 def fingerprint(command: Command) -> str:
@@ -46,4 +47,6 @@ def derived_id(command: Command, purpose: str) -> UUID | None:
     derive from the command id when there is one."""
     if command.command_id is None:
         return None
-    return uuid5(NEW_IDS_NAMESPACE, f"{command.type_name()}\x1f{command.command_id}\x1f{purpose}")
+    return name_based_id(
+        NEW_IDS_NAMESPACE, f"{command.type_name()}\x1f{command.command_id}\x1f{purpose}"
+    )

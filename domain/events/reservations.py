@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import ClassVar
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from domain.events.base import DomainEvent
+from domain.ids import name_based_id
 from domain.values import Code, ShortText
 
 RESERVATIONS_NAMESPACE = UUID("0f6a5a3e-7f52-4a53-9d3c-3bd0c54b8a51")
@@ -29,4 +30,4 @@ class UniqueValueClaimed(DomainEvent):
 @lru_cache(maxsize=4096)
 def reservation_id(scope: str, value: str) -> UUID:
     """Cached: a bulk import asks for each value's id several times in a row."""
-    return uuid5(RESERVATIONS_NAMESPACE, f"{scope}\x1f{value}")
+    return name_based_id(RESERVATIONS_NAMESPACE, f"{scope}\x1f{value}")
