@@ -40,7 +40,8 @@ def add_import_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]
         type=_positive,
         help="processes on PostgreSQL, this one included, each checking and writing a share "
         f"of the rows (default: for a file of {MIN_ROWS_FOR_WORKERS:,} rows or more, the "
-        f"CPUs this process may use, {default_workers()}; else one; SQLite always uses one)",
+        f"CPUs this process may use, at most {MAX_DEFAULT_WORKERS}: {default_workers()} here; "
+        "else one; SQLite always uses one)",
     )
     parser.add_argument(
         "--batch-id",
@@ -49,8 +50,15 @@ def add_import_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser]
     )
 
 
+# Each process holds a pool of connections: a default of every CPU of a large host would
+# exceed PostgreSQL's default of 100 connections.
+MAX_DEFAULT_WORKERS = 8
+
+
 def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    """The CPUs this process may use, at most ``MAX_DEFAULT_WORKERS``."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return min(cpus, MAX_DEFAULT_WORKERS)
 
 
 def _positive(text: str) -> int:

@@ -26,6 +26,8 @@ from __future__ import annotations
 import gc
 import json
 import queue
+import signal
+import subprocess  # nosec B404 # for its TimeoutExpired; children start in child_processes
 import sys
 import threading
 import traceback
@@ -53,6 +55,7 @@ class ShareJob:
     url: str = field(repr=False)  # may hold a password: never in a log or a traceback
     what: str
     file: str
+    digest: str  # of the bytes this process checked: a worker must read the same
     batch_id: str
     batch_size: int
 
@@ -128,12 +131,17 @@ class ShareWorkers:
             child.answered.wait()
         failures = [_failure(c) for c in self._children if c.checked is None]
         if failures:
-            raise ImportWorkerFailed("; ".join(failures) + " while checking; nothing was written")
+            raise ImportWorkerFailed("; ".join(failures) + " (while checking: nothing was written)")
         return [c.checked for c in self._children if c.checked is not None]
 
     def tell(self, *, write: bool) -> None:
+        """``write`` or ``stop`` to every child. A child gone since its check is not told:
+        ``results`` reports it (it wrote nothing, but the others may have)."""
         for child in self._children:
-            self._send(child, "write" if write else "stop")
+            try:
+                self._send(child, "write" if write else "stop")
+            except OSError:  # a broken pipe: the child has ended
+                child.error = child.error or "an import worker ended after its check"
 
     @property
     def written(self) -> int:
@@ -148,8 +156,8 @@ class ShareWorkers:
         failures = [_failure(c) for c in self._children if c.final is None]
         if failures:
             raise ImportWorkerFailed(
-                "; ".join(failures) + " while writing; the batches stored before are kept, "
-                "re-run the import to finish it"
+                "; ".join(failures) + " (while writing: the batches stored before are kept, "
+                "run the import again to finish it)"
             )
         return [c.final for c in self._children if c.final is not None]
 
@@ -196,8 +204,13 @@ class ShareWorkers:
 
 
 def _failure(child: _Child) -> str:
-    status = child.process.poll()
-    return child.error or f"an import worker ended with exit status {status}"
+    if child.error:
+        return child.error
+    try:  # its output has ended; its exit follows at once
+        status = child.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        return "an import worker stopped answering"
+    return f"an import worker ended with exit status {status}"
 
 
 def _checked(data: dict[str, Any]) -> ShareChecked:
@@ -226,6 +239,8 @@ def main() -> int:
     from application import CRM
 
     configure_logging_as_parent()
+    # Ctrl-C reaches the whole process group: the parent ends its children itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # As in the parent (importer.run_import): a share's commands and events are many
     # long-lived objects, which the cyclic collector would walk again and again.
     gc.disable()
@@ -235,6 +250,11 @@ def main() -> int:
     try:
         job = ShareJob(**json.loads(first))
         content = read_csv(Path(job.file), CUSTOMERS if job.what == "customers" else ORDERS)
+        if content.digest != job.digest:
+            raise ImportWorkerFailed(
+                f"{Path(job.file).name} changed since the import began (a worker read other "
+                "bytes); run the import again"
+            )
         rows = buckets(content.rows, job.what)
         with CRM.open(job.url) as crm:
             share = ImportShare(crm, job.what, job.batch_id)
@@ -247,6 +267,9 @@ def main() -> int:
             if words.get() != "write":
                 return 0
             written = share.write(job.batch_size, lambda done: _say({"written": done}))
+    except ImportWorkerFailed as error:  # said in full; no traceback to add
+        _say({"error": str(error)})
+        return 1
     except Exception as error:  # reported to the parent, which fails the import
         traceback.print_exc(file=sys.stderr)
         _say({"error": f"{type(error).__name__}: {error}"})

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from adapters.cli.import_args import MIN_ROWS_FOR_WORKERS, default_workers
 from adapters.cli.import_share import ImportShare, ShareChecked, ShareWritten
-from adapters.cli.import_workers import Dealer, ShareJob, ShareWorkers, buckets
+from adapters.cli.import_workers import BUCKETS, Dealer, ShareJob, ShareWorkers, buckets
 from adapters.collector import collector_paused
 from adapters.imports.csv_file import CsvContent, RowError, read_csv
 from adapters.imports.formats import CUSTOMERS, ORDERS
@@ -59,7 +59,9 @@ def _import(args: argparse.Namespace, path: Path) -> int:
         share = ImportShare(crm, args.what, batch_id)
         if shares == 1:
             return _check_then_write(args, content, share.check(content.rows), share, None, started)
-        job = ShareJob(args.db, args.what, str(path.resolve()), batch_id, args.batch_size)
+        job = ShareJob(
+            args.db, args.what, str(path.resolve()), content.digest, batch_id, args.batch_size
+        )
         dealer = Dealer()
         # The children start now: they read the file and check buckets while this one does.
         with ShareWorkers([job] * (shares - 1), dealer) as workers:
@@ -76,6 +78,7 @@ def _shares(args: argparse.Namespace, content: CsvContent) -> int:
     workers: int | None = getattr(args, "workers", None)
     if workers is None:
         workers = default_workers() if len(content.rows) >= MIN_ROWS_FOR_WORKERS else 1
+    workers = min(workers, BUCKETS)  # a process more would find no bucket left
     return workers if workers > 1 and parse_store_url(args.db).kind == "postgres" else 1
 
 

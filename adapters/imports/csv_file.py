@@ -9,6 +9,8 @@ of it is interpreted: a person fixing a 20,000-line file needs the line number.
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,7 @@ class CsvContent:
 
     rows: list[CsvRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    digest: str = ""  # SHA-256 of the bytes read
 
     @property
     def fatal(self) -> bool:
@@ -64,11 +67,14 @@ class CsvContent:
 
 
 def read_csv(path: Path, spec: CsvFormat) -> CsvContent:
-    """Rows of ``path``; any error in the header stops before the rows are read."""
-    content = CsvContent()
+    """Rows of ``path``; any error in the header stops before the rows are read. The file
+    is read once, as bytes, and ``digest`` says which bytes: processes sharing an import
+    each read it, and must have read the same file."""
+    data = path.read_bytes()
+    content = CsvContent(digest=hashlib.sha256(data).hexdigest())
     try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            _read(csv.reader(handle, strict=True), spec, content)
+        text = data.decode("utf-8-sig")
+        _read(csv.reader(io.StringIO(text, newline=""), strict=True), spec, content)
     except UnicodeDecodeError as error:
         content.rows.clear()
         content.errors.append(

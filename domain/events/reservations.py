@@ -27,7 +27,12 @@ class UniqueValueClaimed(DomainEvent):
     owner_id: UUID
 
 
-@lru_cache(maxsize=4096)
 def reservation_id(scope: str, value: str) -> UUID:
-    """Cached: a bulk import asks for each value's id several times in a row."""
-    return name_based_id(RESERVATIONS_NAMESPACE, f"{scope}\x1f{value}")
+    return _reservation_id(f"{scope}\x1f{value}")
+
+
+@lru_cache(maxsize=4096)
+def _reservation_id(name: str) -> UUID:
+    """Cached by the name as formatted (a str subclass may format otherwise than it
+    compares): a bulk import asks for each value's id several times in a row."""
+    return name_based_id(RESERVATIONS_NAMESPACE, name)

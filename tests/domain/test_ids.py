@@ -23,3 +23,19 @@ def test_name_based_id_is_uuid5(namespace: uuid.UUID, name: str) -> None:
     assert made.version == 5
     assert made.is_safe is expected.is_safe
     assert {made: 1}[expected] == 1
+
+
+def test_a_reservation_id_is_cached_by_the_name_as_formatted() -> None:
+    """A str enum equals its value but formats as its member's name: the cache must not
+    hand one the other's id."""
+    from enum import Enum
+
+    from domain.events.reservations import RESERVATIONS_NAMESPACE, reservation_id
+
+    class Ref(str, Enum):
+        A = "C-1"
+
+    plain = reservation_id("external_ref", "C-1")
+    member = reservation_id("external_ref", Ref.A)
+    assert plain == uuid.uuid5(RESERVATIONS_NAMESPACE, "external_ref\x1fC-1")
+    assert member == uuid.uuid5(RESERVATIONS_NAMESPACE, f"external_ref\x1f{Ref.A}")

@@ -17,8 +17,10 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +30,7 @@ from adapters.cli import import_workers, importer
 from adapters.cli.import_workers import BUCKETS, ShareJob, bucket_of, buckets
 from adapters.cli.importer import run_import
 from adapters.imports.csv_file import read_csv
-from adapters.imports.formats import ORDERS
+from adapters.imports.formats import CUSTOMERS, ORDERS
 from application import CRM
 from tests.imports.test_cli_import import crm_cli
 from tests.postgres_server import Server
@@ -89,6 +91,35 @@ def second_url(postgres: Server, pg_schemas: list[str]) -> str:
     return postgres.url(schema)
 
 
+def in_process_import(
+    url: str,
+    path: Path,
+    what: str,
+    *,
+    workers: int = 2,
+    dry_run: bool = False,
+    batch_size: int = 50,
+) -> tuple[int, str]:
+    """``crm import`` in this process (so that its dealer and workers can be reached);
+    ``-1`` and the error for an ``ImportWorkerFailed``, which the CLI prints as one line."""
+    args = argparse.Namespace(
+        what=what,
+        file=path,
+        db=url,
+        dry_run=dry_run,
+        batch_size=batch_size,
+        batch_id=None,
+        workers=workers,
+    )
+    buffer = io.StringIO()
+    with redirect_stdout(buffer), redirect_stderr(buffer):
+        try:
+            code = run_import(args)
+        except import_workers.ImportWorkerFailed as error:
+            return -1, f"{buffer.getvalue()}{error}"
+    return code, buffer.getvalue()
+
+
 class SharingDealer(import_workers.Dealer):
     """Lets this process take no bucket before a worker has taken one: however quickly
     this process gets through a small file, the worker checks and writes a share too."""
@@ -112,16 +143,9 @@ class SharingDealer(import_workers.Dealer):
 
 
 def test_two_processes_store_what_one_does(
-    postgres_url: str, second_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres_url: str, second_url: str, tmp_path: Path, sharing: list[SharingDealer]
 ) -> None:
     customers, orders = write_files(tmp_path, 300, 900)
-    dealers: list[SharingDealer] = []
-
-    def dealer() -> SharingDealer:
-        dealers.append(SharingDealer())
-        return dealers[-1]
-
-    monkeypatch.setattr(importer, "Dealer", dealer)
     for what, path in (("customers", customers), ("orders", orders)):
         code, output = in_process_import(postgres_url, path, what, workers=2)
         assert code == 0, output
@@ -129,7 +153,7 @@ def test_two_processes_store_what_one_does(
         done = crm_cli("import", what, path, "--db", second_url, "--workers", "1")
         assert done.returncode == 0, done.stderr
         assert "processes" not in done.stdout
-    assert [d.taken_by["worker"] > 0 and d.taken_by["this"] > 0 for d in dealers] == [True, True]
+    assert [d.taken_by["worker"] > 0 and d.taken_by["this"] > 0 for d in sharing] == [True, True]
     split = stored(postgres_url)
     assert split == stored(second_url)
     assert Counter(topic for topic, _, _ in split)["OrderImported"] == 900
@@ -157,50 +181,152 @@ def test_an_order_spread_over_the_file_stays_in_one_bucket(tmp_path: Path) -> No
     )  # one customer's orders together: the customer is read once
 
 
-def test_problems_in_many_buckets_are_all_reported_and_nothing_is_written(
-    postgres_url: str, tmp_path: Path
+def with_bad_kinds(path: Path, bad_lines: list[int]) -> list[str]:
+    """Makes the customers on these file lines (the header is line 1) invalid; their refs."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for line in bad_lines:
+        lines[line - 1] = lines[line - 1].replace("individual", "robot")
+    path.write_text("".join(lines), encoding="utf-8")
+    return [lines[line - 1].split(",")[0] for line in bad_lines]
+
+
+@pytest.fixture
+def sharing(monkeypatch: pytest.MonkeyPatch) -> list[SharingDealer]:
+    """Every import's dealer lets a worker take a bucket before this process takes one."""
+    dealers: list[SharingDealer] = []
+
+    def dealer() -> SharingDealer:
+        dealers.append(SharingDealer())
+        return dealers[-1]
+
+    monkeypatch.setattr(importer, "Dealer", dealer)
+    return dealers
+
+
+def test_problems_found_by_every_process_are_all_reported_as_one_process_reports_them(
+    postgres_url: str, tmp_path: Path, sharing: list[SharingDealer]
 ) -> None:
     customers, _ = write_files(tmp_path, 200, 0)
-    lines = customers.read_text(encoding="utf-8").splitlines(keepends=True)
     bad_lines = [5, 60, 117, 150, 190]
-    for line in bad_lines:  # file line numbers (the header is line 1)
-        lines[line - 1] = lines[line - 1].replace("individual", "robot")
-    customers.write_text("".join(lines), encoding="utf-8")
-    refs = [lines[line - 1].split(",")[0] for line in bad_lines]
+    refs = with_bad_kinds(customers, bad_lines)
     assert len({bucket_of(ref) for ref in refs}) > 1
 
-    done = crm_cli("import", "customers", customers, "--db", postgres_url, "--workers", "2")
+    code, output = in_process_import(postgres_url, customers, "customers", workers=2)
+    alone = crm_cli("import", "customers", customers, "--db", postgres_url, "--workers", "1")
 
-    assert done.returncode == 1
-    reported = [line for line in done.stderr.splitlines() if ": kind: " in line]
+    assert code == 1
+    assert sharing[0].taken_by["worker"] > 0
+    reported = [line for line in output.splitlines() if ": kind: " in line]
     assert [int(line.split(":")[1]) for line in reported] == bad_lines
-    assert "5 problems on 5 lines; nothing was written" in done.stderr
+    assert "5 problems on 5 lines; nothing was written" in output
+    mine = [line for line in output.splitlines() if line.startswith("customers.csv")]
+    assert mine == alone.stderr.splitlines()
     assert stored(postgres_url) == []
 
 
-def test_a_dry_run_in_processes_counts_and_writes_nothing(
-    postgres_url: str, tmp_path: Path
+def test_a_dry_run_in_processes_counts_every_share_and_writes_nothing(
+    postgres_url: str, tmp_path: Path, sharing: list[SharingDealer]
 ) -> None:
     customers, _ = write_files(tmp_path, 150, 0)
-    done = crm_cli(
-        "import", "customers", customers, "--db", postgres_url, "--workers", "2", "--dry-run"
-    )
-    assert done.returncode == 0, done.stderr
-    assert "150 customers, all valid; dry run: 150 would be new" in done.stdout
+    code, output = in_process_import(postgres_url, customers, "customers", dry_run=True)
+    assert code == 0, output
+    assert sharing[0].taken_by["worker"] > 0 and sharing[0].taken_by["this"] > 0
+    assert "150 customers, all valid; dry run: 150 would be new" in output
     assert stored(postgres_url) == []
 
 
-def in_process_import(url: str, path: Path, what: str, *, workers: int = 2) -> tuple[int, str]:
-    args = argparse.Namespace(
-        what=what, file=path, db=url, dry_run=False, batch_size=50, batch_id=None, workers=workers
-    )
-    buffer = io.StringIO()
-    with redirect_stdout(buffer), redirect_stderr(buffer):
-        try:
-            code = run_import(args)
-        except import_workers.ImportWorkerFailed as error:
-            return -1, f"{buffer.getvalue()}{error}"
-    return code, buffer.getvalue()
+def test_a_file_changed_under_the_import_is_refused_by_the_worker_with_nothing_written(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customers, _ = write_files(tmp_path, 120, 0)
+    read = importer.read_csv
+
+    def read_then_truncate(path: Path, spec: Any) -> Any:
+        content = read(path, spec)
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        path.write_text("".join(lines[:60]), encoding="utf-8")  # before any worker reads it
+        return content
+
+    monkeypatch.setattr(importer, "read_csv", read_then_truncate)
+    code, output = in_process_import(postgres_url, customers, "customers")
+    assert code == -1
+    assert "customers.csv changed since the import began" in output
+    assert "(while checking: nothing was written)" in output
+    assert stored(postgres_url) == []
+
+
+def kill_worker_when(
+    monkeypatch: pytest.MonkeyPatch, ready: Callable[[import_workers._Child], bool]
+) -> None:
+    """Once every worker has been told to write, SIGKILL the first as soon as ``ready``."""
+    tell = import_workers.ShareWorkers.tell
+
+    def tell_then_kill(self: import_workers.ShareWorkers, *, write: bool) -> None:
+        child = self._children[0]
+        if write and ready is before_writing:
+            child.process.kill()
+            child.process.wait()
+        tell(self, write=write)
+        if write and ready is not before_writing:
+            deadline = time.monotonic() + 60
+            while not ready(child) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            child.process.kill()
+
+    monkeypatch.setattr(import_workers.ShareWorkers, "tell", tell_then_kill)
+
+
+def before_writing(child: import_workers._Child) -> bool:
+    return True
+
+
+def test_a_worker_gone_after_its_check_still_lets_the_problems_be_reported(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sharing: Any
+) -> None:
+    customers, _ = write_files(tmp_path, 200, 0)
+    with_bad_kinds(customers, [5, 60])
+    tell = import_workers.ShareWorkers.tell
+
+    def kill_then_tell(self: import_workers.ShareWorkers, *, write: bool) -> None:
+        self._children[0].process.kill()
+        self._children[0].process.wait()
+        tell(self, write=write)
+
+    monkeypatch.setattr(import_workers.ShareWorkers, "tell", kill_then_tell)
+    code, output = in_process_import(postgres_url, customers, "customers")
+    assert code == 1
+    assert "2 problems on 2 lines; nothing was written" in output
+    assert stored(postgres_url) == []
+
+
+@pytest.mark.parametrize("when", ["before writing", "after its first batch"])
+def test_a_worker_killed_while_writing_fails_the_import_and_a_rerun_completes_it(
+    when: str,
+    postgres_url: str,
+    second_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sharing: Any,
+) -> None:
+    customers, _ = write_files(tmp_path, 200, 0)
+    ready = before_writing if when == "before writing" else (lambda child: child.written > 0)
+    kill_worker_when(monkeypatch, ready)
+
+    code, output = in_process_import(postgres_url, customers, "customers", batch_size=1)
+
+    assert code == -1
+    assert "(while writing: the batches stored before are kept" in output
+    partly = Counter(topic for topic, _, _ in stored(postgres_url))["CustomerRegistered"]
+    assert 0 < partly < 200  # this process's share, and the worker's batches before the kill
+    monkeypatch.undo()
+    again = crm_cli("import", "customers", customers, "--db", postgres_url, "--workers", "2")
+    assert again.returncode == 0, again.stderr
+    assert f"{200 - partly} new, {partly} already imported" in again.stdout
+    alone = crm_cli("import", "customers", customers, "--db", second_url, "--workers", "1")
+    assert alone.returncode == 0, alone.stderr
+    assert stored(postgres_url) == stored(second_url)
+    with CRM.open(postgres_url) as crm:
+        assert verify_chains(crm.store).ok
 
 
 def test_a_worker_that_dies_while_checking_fails_the_import_with_nothing_written(
@@ -218,14 +344,15 @@ def test_a_worker_that_dies_while_checking_fails_the_import_with_nothing_written
     monkeypatch.setattr(import_workers, "start_child", dying)
     code, output = in_process_import(postgres_url, customers, "customers")
     assert code == -1
-    assert "exit status 5 while checking; nothing was written" in output
+    assert "exit status 5 (while checking: nothing was written)" in output
     assert stored(postgres_url) == []
 
 
 def test_a_worker_whose_parent_is_gone_stops_at_once(postgres_url: str, tmp_path: Path) -> None:
     customers, _ = write_files(tmp_path, 2000, 0)
     child = child_processes.start_child(import_workers.__name__)
-    job = ShareJob(postgres_url, "customers", str(customers), "import:test", 100)
+    digest = read_csv(customers, CUSTOMERS).digest
+    job = ShareJob(postgres_url, "customers", str(customers), digest, "import:test", 100)
     assert child.stdin is not None and child.stdout is not None
     child.stdin.write(json.dumps(job.__dict__).encode() + b"\n")
     child.stdin.flush()

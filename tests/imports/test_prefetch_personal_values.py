@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from freezegun import freeze_time
 
 from adapters.imports.streams import load_streams
 from application import CRM
 from application import batch as batch_module
 from application.commands import MergeCustomers, UpdateCustomerProfile
+from application.commands.order import ImportOrder
 from domain.events.customer import CustomerRegistered
 from domain.personal_data import ERASED_NAME
 from tests.application.builders import ADMIN, MANAGER, register
@@ -83,3 +85,28 @@ def test_a_batch_with_a_command_that_reads_personal_values_decrypts_them(
     assert [o.ok for o in outcomes] == [True, True]
     assert asked == [None]
     assert crm.store.load(customer_id)[-1].event_type() == "CustomerProfileUpdated"
+
+
+def test_orders_decided_without_decrypting_are_the_orders_decided_with_it(
+    crm: CRM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer_id = register(crm, kind="individual", name="Wang Fang", phone="+86 139 1234 5678")
+    crm.execute(UpdateCustomerProfile(customer_id=customer_id, name="Wang Fang Li"), actor=ADMIN)
+    commands = [
+        order(customer_id, "O-1"),
+        order(customer_id, "O-2", status="cancelled", cancelled_at="2021-03-02T08:00:00Z"),
+    ]
+
+    def decided() -> list[Any]:
+        return [
+            [e.model_dump(exclude={"recorded_at"}) for e in item.events] or repr(item.outcome.error)
+            for item in crm.check_batch(commands, actor=ADMIN)
+        ]
+
+    asked = reads_asked(monkeypatch)
+    with freeze_time("2026-06-01T08:00:00Z"):  # command records carry the time of deciding
+        undecrypted = decided()
+        monkeypatch.setattr(ImportOrder, "reads_personal_values", True)
+        decrypted = decided()
+    assert asked == [frozenset(), None]
+    assert undecrypted == decrypted
