@@ -74,6 +74,15 @@ class AppendConflict(Exception):
     """Some (stream, version) being appended already exists: another writer came first."""
 
 
+class StreamsMoved(AppendConflict):
+    """A stream the appended decision read (and does not write) has moved on since: another
+    writer came first there. Nothing was stored; decide again, as after any conflict."""
+
+    def __init__(self, moved: int) -> None:
+        super().__init__(f"{moved} stream(s) read by this decision moved since")
+        self.moved = moved
+
+
 class EventStore:
     """Owns the connection pool of one store; close it (or use ``with``) when done."""
 
@@ -131,9 +140,12 @@ class EventStore:
         """The library's datastore (pool); projections and audit reuse its connections."""
         return self._factory.datastore  # type: ignore[attr-defined]
 
-    def append(self, events: Sequence[DomainEvent]) -> list[int]:
-        """Append events of any number of streams atomically; returns their positions."""
-        return self.append_encoded(self.encode(events))
+    def append(
+        self, events: Sequence[DomainEvent], *, before_insert: BeforeInsert | None = None
+    ) -> list[int]:
+        """Append events of any number of streams atomically; returns their positions.
+        ``before_insert``: as for ``append_encoded``."""
+        return self.append_encoded(self.encode(events), before_insert=before_insert)
 
     def encode(
         self,

@@ -11,9 +11,11 @@ rows cannot afford that, so a batch does the same work in bulk:
    exactly as it would be across two transactions;
 4. all the events, claims and command records go to the store in ONE ``append``.
 
-If that append conflicts (another writer took a stream the batch wrote), nothing of the
-batch was stored, and the batch runs again command by command through ``execute``, whose
-idempotency and retries settle each one: nothing is lost and nothing is written twice.
+If that append conflicts (another writer took a stream the batch wrote, or moved one its
+decisions read: looked at in the append's own transaction, once no other writer can
+insert), nothing of the batch was stored, and the batch runs again command by command
+through ``execute``, whose idempotency and retries settle each one: nothing is lost and
+nothing is written twice.
 
 An import checks a whole file before it writes any of it, then writes it in batches. Rather
 than run every command twice (once to check, once to write), ``check`` keeps what each
@@ -37,9 +39,8 @@ from uuid import UUID, uuid4
 import structlog
 from pydantic import ValidationError
 
-from adapters.event_store import AppendConflict, EncodedAppend, EventStore
-from adapters.imports.streams import load_streams, stream_versions_in
-from adapters.sql import dialect_of
+from adapters.event_store import AppendConflict, EncodedAppend, EventStore, StreamsMoved
+from adapters.imports.streams import load_streams, unmoved
 from application import handlers as _handlers
 from application.actor import Actor
 from application.command_log import CommandRecorded, command_stream_id, fingerprint
@@ -176,10 +177,12 @@ class BatchExecutor:
         decided = self._decide(pending, outcomes, actor, record=not dry_run)
         to_store = [event for index in sorted(decided) for event in decided[index].events]
         if to_store and not dry_run:
+            read = looked_at(to_store, (d.reads for d in decided.values()))
             try:
-                self._store.append(to_store)
-            except AppendConflict:
-                self._log.info("batch_conflict", commands=len(pending))
+                self._store.append(to_store, before_insert=unmoved(self._store, read))
+            except AppendConflict as conflict:  # a stream written, or one read, moved
+                moved = conflict.moved if isinstance(conflict, StreamsMoved) else 0
+                self._log.info("batch_conflict", commands=len(pending), moved_streams=moved)
                 self._one_by_one(pending, outcomes, actor)
         settled = [cast(BatchOutcome, o) for o in outcomes]
         self._report(settled, len(to_store), started, dry_run=dry_run)
@@ -272,25 +275,7 @@ class BatchExecutor:
         now = self._clock()
         to_store = [event for item in checked for event in item.events]
         outcomes = [_with_stored_events(item.outcome, now) for item in checked]
-        # A stream these commands write needs no look: its first new version is taken if
-        # anyone else has written to it since, and the append then conflicts.
-        first_written: dict[UUID, int] = {}
-        for event in to_store:
-            first = first_written.get(event.aggregate_id)
-            if first is None or event.version < first:
-                first_written[event.aggregate_id] = event.version
-        read: dict[UUID, int] = {}
-        for item in checked:
-            for stream_id, version in item.reads.items():
-                if stream_id not in first_written:
-                    read[stream_id] = version
-        # A stream they continue must end where their decisions found it: an earlier batch
-        # they built on may have been refused or decided again (its next version would
-        # then be free, and the events would hang on nothing). A stream they start
-        # needs no look: its version 1 is taken if anyone wrote it since.
-        for stream_id, first in first_written.items():
-            if first > 1:
-                read[stream_id] = first - 1
+        read = looked_at(to_store, (item.reads for item in checked))
         encoded = (
             self._store.encode(to_store, in_flight_keys, recorded_at=now) if to_store else None
         )
@@ -306,22 +291,12 @@ class BatchExecutor:
         checked = prepared.checked
         if prepared.encoded is None:
             return prepared.outcomes, False
-        dialect = dialect_of(self._store)
-
-        def unmoved(cursor: Any) -> None:
-            # In the append's transaction, once no other writer can insert: a stream read
-            # between a separate look and the append could move unseen.
-            now = stream_versions_in(cursor, dialect, prepared.read)
-            moved = sum(1 for s, version in prepared.read.items() if now.get(s, 0) != version)
-            if moved:
-                raise _StreamsMoved(moved)
-
         moved = 0
         try:
             self._store.append_encoded(
-                prepared.encoded, before_insert=unmoved if prepared.read else None
+                prepared.encoded, before_insert=unmoved(self._store, prepared.read)
             )
-        except _StreamsMoved as stale:
+        except StreamsMoved as stale:
             moved = stale.moved
         except AppendConflict:
             moved = -1
@@ -489,12 +464,32 @@ class BatchExecutor:
                 outcomes[item.index] = BatchOutcome(error=error)
 
 
-class _StreamsMoved(Exception):
-    """Streams a batch's decisions read have moved since: it is decided again."""
-
-    def __init__(self, moved: int) -> None:
-        super().__init__(f"{moved} stream(s) moved since the check")
-        self.moved = moved
+def looked_at(
+    to_store: Sequence[DomainEvent], reads: Iterable[Mapping[UUID, int]]
+) -> dict[UUID, int]:
+    """The streams to look at in the append of these events, with the version each must
+    still have (``adapters.imports.streams.unmoved``): those the decisions read and do not
+    write, and those they continue."""
+    # A stream written needs no look for its own sake: its first new version is taken if
+    # anyone else has written to it since, and the append then conflicts.
+    first_written: dict[UUID, int] = {}
+    for event in to_store:
+        first = first_written.get(event.aggregate_id)
+        if first is None or event.version < first:
+            first_written[event.aggregate_id] = event.version
+    read: dict[UUID, int] = {}
+    for versions in reads:
+        for stream_id, version in versions.items():
+            if stream_id not in first_written:
+                read[stream_id] = version
+    # A stream continued must end where the decisions found it: an earlier batch they
+    # built on may have been refused or decided again (its next version would then be
+    # free, and the events would hang on nothing). A stream started needs no look: its
+    # version 1 is taken if anyone wrote it since.
+    for stream_id, first in first_written.items():
+        if first > 1:
+            read[stream_id] = first - 1
+    return read
 
 
 def _check_record(command_id: str, stamp: str, record: DomainEvent) -> CommandRecorded:

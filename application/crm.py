@@ -13,11 +13,12 @@ from uuid import UUID, uuid4
 import structlog
 
 from adapters.event_store import AppendConflict, EventStore
+from adapters.imports.streams import unmoved
 from adapters.snapshot_store import SnapshotStore
 from application import handlers as _handlers
 from application.actor import Actor
 from application.audit import Audit
-from application.batch import BatchExecutor, BatchOutcome, CheckedCommand
+from application.batch import BatchExecutor, BatchOutcome, CheckedCommand, looked_at
 from application.command_log import CommandRecorded, EventRef, command_stream_id, fingerprint
 from application.commands.base import Command
 from application.commands.customer import EraseCustomerPersonalData
@@ -198,8 +199,11 @@ class CRM:
             result = uow.result(aggregate, command.command_id)
             to_store = uow.all_events()
             to_store.append(self._command_record(command.command_id, command, context, result))
+            # What the decision read and does not write (an order's customer) must not have
+            # moved either: a merge committed meanwhile would otherwise go unseen.
+            read = looked_at(to_store, [uow.versions_before])
             try:
-                self.store.append(to_store)
+                self.store.append(to_store, before_insert=unmoved(self.store, read))
             except AppendConflict:
                 touched = uow.touched_ids
                 earlier = self._earlier_result(command)

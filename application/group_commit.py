@@ -38,10 +38,10 @@ from uuid import UUID, uuid4
 import structlog
 
 from adapters.event_store import AppendConflict, EventStore
-from adapters.imports.streams import load_streams
+from adapters.imports.streams import load_streams, unmoved
 from application import handlers as _handlers
 from application.actor import Actor
-from application.batch import CLAIM_SCOPES
+from application.batch import CLAIM_SCOPES, looked_at
 from application.command_log import CommandRecorded, command_stream_id
 from application.commands.base import Command
 from application.result import CommandResult
@@ -404,10 +404,13 @@ class GroupCommitter:
                     ticket.alone = True
                 return appends
             appends += 1
+            events = [event for t in pending for event in t.events]
+            # What the decisions read and do not write must not have moved either.
+            read = looked_at(events, (cast(UnitOfWork, t.uow).versions_before for t in pending))
             try:
-                self._store.append([event for t in pending for event in t.events])
+                self._store.append(events, before_insert=unmoved(self._store, read))
             except AppendConflict:
-                self._send_back_conflicting(group, pending)
+                self._send_back_conflicting(group, pending, read)
                 pending = [t for t in pending if not t.alone]
                 continue
             for ticket in pending:  # every result first: all of them are stored now
@@ -417,11 +420,13 @@ class GroupCommitter:
             return appends
         return appends
 
-    def _send_back_conflicting(self, group: Sequence[_Ticket], pending: Sequence[_Ticket]) -> None:
-        """Which commands lost the race: those that wrote a stream another writer has moved
-        since, and those that built on them. They go back to their callers; the others
-        keep what they decided."""
-        changed = self._moved_streams(pending)
+    def _send_back_conflicting(
+        self, group: Sequence[_Ticket], pending: Sequence[_Ticket], read: dict[UUID, int]
+    ) -> None:
+        """Which commands lost the race: those that wrote or read a stream another writer
+        has moved since, and those that built on them. They go back to their callers; the
+        others keep what they decided."""
+        changed = self._moved_streams(pending) | self._moved_reads(read)
         if not changed:  # no stream moved, so the cause is unknown: everyone goes alone
             changed = {stream for t in pending for stream in t.writes}
         given_up: set[UUID] = set()
@@ -429,7 +434,7 @@ class GroupCommitter:
             if ticket.alone or (ticket.error is None and ticket not in pending):
                 continue
             writes = ticket.writes
-            if writes & changed or (ticket.reads | writes) & given_up:
+            if (ticket.reads | writes) & changed or (ticket.reads | writes) & given_up:
                 ticket.alone, ticket.error = True, None
                 given_up |= writes
         self._log.info(
@@ -437,6 +442,14 @@ class GroupCommitter:
             streams=len(changed),
             sent_back=sum(1 for t in pending if t.alone),
         )
+
+    def _moved_reads(self, read: dict[UUID, int]) -> set[UUID]:
+        """The streams the group read, and does not write, that now hold more than it read."""
+        return {
+            stream
+            for stream, version in read.items()
+            if self._store.recorder.select_events(stream, gt=version, limit=1)
+        }
 
     def _moved_streams(self, pending: Sequence[_Ticket]) -> set[UUID]:
         """The streams the group writes that now hold more than the group read."""

@@ -9,11 +9,12 @@ would return.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from adapters.event_store import EVENTS_TABLE, EventStore
+from adapters.event_store import EVENTS_TABLE, EventStore, StreamsMoved
+from adapters.keys import BeforeInsert
 from adapters.sql import Dialect, dialect_of, query, read_transaction
 from domain.events.base import DomainEvent
 
@@ -104,6 +105,25 @@ def stream_versions_in(
             if row["version"] is not None:
                 found[_uuid(row["originator_id"])] = int(row["version"])
     return found
+
+
+def unmoved(store: EventStore, read: Mapping[UUID, int]) -> BeforeInsert | None:
+    """For ``EventStore.append_encoded(before_insert=)``: refuse the append
+    (``StreamsMoved``) if any stream read at the given version has another last version
+    now. Looked at in the append's transaction once no other writer can insert: a look
+    taken before it could miss a merge or an erasure committed in between. None when the
+    decision read nothing it does not write (the append's own versions cover those)."""
+    if not read:
+        return None
+    dialect = dialect_of(store)
+
+    def look(cursor: Any) -> None:
+        now = stream_versions_in(cursor, dialect, read)
+        moved = sum(1 for stream, version in read.items() if now.get(stream, 0) != version)
+        if moved:
+            raise StreamsMoved(moved)
+
+    return look
 
 
 def _ids(kind: str, chunk: Sequence[UUID]) -> list[Any]:

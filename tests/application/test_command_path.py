@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from freezegun import freeze_time
@@ -111,12 +112,12 @@ class TestIdempotency:
         original_append = crm.store.append
         calls = 0
 
-        def append_then_lose_the_ack(events: list[object]) -> list[int]:
+        def append_then_lose_the_ack(events: list[object], **kwargs: Any) -> list[int]:
             nonlocal calls
             calls += 1
-            positions = original_append(events)  # type: ignore[arg-type]
+            positions = original_append(events, **kwargs)  # type: ignore[arg-type]
             if calls == 1:
-                original_append(events)  # type: ignore[arg-type]  # the retry: collides
+                original_append(events, **kwargs)  # type: ignore[arg-type]  # the retry: collides
             return positions
 
         crm.store.append = append_then_lose_the_ack  # type: ignore[method-assign]

@@ -26,8 +26,8 @@ def test_a_batch_is_stored_in_the_order_given_with_every_byte_kept(
     positions: list[list[int]] = []
     real = crm.store.append
 
-    def append(events: Any) -> list[int]:
-        positions.append(real(events))
+    def append(events: Any, **kwargs: Any) -> list[int]:
+        positions.append(real(events, **kwargs))
         return positions[-1]
 
     monkeypatch.setattr(crm.store, "append", append)

@@ -58,9 +58,9 @@ def count_appends(crm: CRM, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = crm.store.append
 
-    def append(events: Any) -> list[int]:
+    def append(events: Any, **kwargs: Any) -> list[int]:
         calls.append(len(events))
-        return real(events)
+        return real(events, **kwargs)
 
     monkeypatch.setattr(crm.store, "append", append)
     return calls
@@ -188,14 +188,14 @@ def test_a_conflict_with_another_writer_falls_back_to_one_command_at_a_time_losi
     real = crm.store.append
     calls: list[int] = []
 
-    def append_after_a_rival(events: Any) -> list[int]:
+    def append_after_a_rival(events: Any, **kwargs: Any) -> list[int]:
         calls.append(len(events))
         if len(calls) == 1:
             with CRM.open(store_url) as rival:
                 rival.execute(
                     RegisterCustomer(kind="company", name="Rival", external_ref="R-2"), actor=REP
                 )
-        return real(events)
+        return real(events, **kwargs)
 
     monkeypatch.setattr(crm.store, "append", append_after_a_rival)
 

@@ -166,9 +166,9 @@ class AppendCounter:
     def watch(self, store: EventStore) -> None:
         append = store.append
 
-        def counting(events: Any) -> list[int]:
+        def counting(events: Any, **kwargs: Any) -> list[int]:
             try:
-                positions = append(events)
+                positions = append(events, **kwargs)
             except AppendConflict:
                 with self._lock:
                     self.conflicts += 1

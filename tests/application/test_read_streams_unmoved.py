@@ -1,0 +1,112 @@
+"""A decision is stored only if the streams it read, and does not write, have not moved.
+
+An order reads its customer and writes only itself: a merge of that customer committed
+between the read and the append would not collide with anything the order writes. Each
+write path — a plain command, a batch, a group commit — looks at those streams inside its
+append's own transaction, once no other writer can insert, and decides again if one moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from adapters.audit.verify import verify_chains
+from application import CRM
+from application.commands import MergeCustomers, RecordContact
+from application.commands.order import ImportOrder
+from application.handlers import registry
+from domain.errors import RuleViolation
+from tests.application.builders import ADMIN, MANAGER, REP, register
+from tests.application.test_group_commit import Handlers, grouped, run_as_one_group
+from tests.imports.test_execute_batch import order, topics
+
+
+def merge_after_first_decision(
+    monkeypatch: pytest.MonkeyPatch, store_url: str, survivor: Any, duplicate: Any
+) -> list[str]:
+    """Wraps the ImportOrder handler: once it has decided the first time, another CRM
+    (another process, say) merges the order's customer away. The runs, by command id."""
+    runs: list[str] = []
+    real: Callable[..., Any] = registry.HANDLERS[ImportOrder]
+
+    def deciding(uow: Any, command: Any, context: Any) -> Any:
+        runs.append(str(command.command_id))
+        decided = real(uow, command, context)
+        if len(runs) == 1:
+            with CRM.open(store_url) as other:
+                other.execute(
+                    MergeCustomers(survivor_id=survivor, duplicate_id=duplicate), actor=MANAGER
+                )
+        return decided
+
+    monkeypatch.setitem(registry.HANDLERS, ImportOrder, deciding)
+    return runs
+
+
+def test_a_command_whose_customer_was_merged_meanwhile_is_decided_again(
+    crm: CRM, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    survivor, duplicate = register(crm), register(crm)
+    runs = merge_after_first_decision(monkeypatch, store_url, survivor, duplicate)
+
+    with pytest.raises(RuleViolation) as refused:
+        crm.execute(order(duplicate, "O-1"), actor=ADMIN)
+
+    assert refused.value.rule == "customer_merged"
+    assert runs == ["import:order:O-1", "import:order:O-1"]  # decided again, then refused
+    assert topics(crm)["OrderImported"] == 0
+    assert verify_chains(crm.store).ok
+
+
+def test_a_batch_whose_customer_was_merged_meanwhile_settles_each_command_alone(
+    crm: CRM, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    survivor, duplicate, other = register(crm), register(crm), register(crm)
+    merge_after_first_decision(monkeypatch, store_url, survivor, duplicate)
+
+    with capture_logs() as logs:
+        outcomes = crm.execute_batch([order(duplicate, "O-1"), order(other, "O-2")], actor=ADMIN)
+
+    assert [o.ok for o in outcomes] == [False, True]
+    assert getattr(outcomes[0].error, "rule", None) == "customer_merged"
+    assert any(e["event"] == "batch_conflict" and e["moved_streams"] == 1 for e in logs)
+    assert topics(crm)["OrderImported"] == 1
+    assert verify_chains(crm.store).ok
+
+
+def test_a_group_member_whose_customer_was_merged_meanwhile_goes_back_alone(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handlers = Handlers(monkeypatch)
+    with grouped(store_url) as crm, CRM.open(store_url) as other:
+        survivor, duplicate, calm = register(crm), register(crm), register(crm)
+        handlers.before["hot"] = lambda: other.execute(
+            MergeCustomers(survivor_id=survivor, duplicate_id=duplicate), actor=MANAGER
+        )
+        calls = [
+            (order(duplicate, "O-1").model_copy(update={"command_id": "hot"}), ADMIN),
+            (
+                RecordContact(
+                    customer_id=calm,
+                    channel="phone",
+                    direction="outbound",
+                    summary="Called.",
+                    command_id="calm",
+                ),
+                REP,
+            ),
+        ]
+        with capture_logs() as logs:
+            outcomes = run_as_one_group(crm, handlers, calm, calls)
+
+        assert isinstance(outcomes[0], RuleViolation) and outcomes[0].rule == "customer_merged"
+        assert not isinstance(outcomes[1], Exception)
+        assert handlers.runs["hot"] == 2 and handlers.runs["calm"] == 1
+        (conflict,) = [e for e in logs if e["event"] == "group_commit_conflict"]
+        assert conflict["sent_back"] == 1
+        assert topics(crm)["OrderImported"] == 0
+        assert verify_chains(crm.store).ok
