@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-from uuid import uuid4
 
 import pytest
 
@@ -12,23 +11,8 @@ from adapters.mapper import json_instant
 from application import CRM
 from application.commands import UpdateCustomerProfile
 from domain.events.base import DomainEvent
-from domain.events.reservations import UniqueValueClaimed
 from tests.application.builders import REP, register
-
-DECIDED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-def a_claim() -> UniqueValueClaimed:
-    return UniqueValueClaimed(
-        aggregate_id=uuid4(),
-        version=1,
-        recorded_at=DECIDED,
-        occurred_at=DECIDED - timedelta(days=3),
-        actor_id="crm-import",
-        scope="external_ref",
-        value="C-1",
-        owner_id=uuid4(),
-    )
+from tests.domain.test_restamped import DECIDED, a_claim
 
 
 @pytest.mark.parametrize(
