@@ -174,16 +174,33 @@ class BatchExecutor:
                 pending.append(self._prepare(index, command, actor))
             except (CRMError, ValidationError) as error:
                 outcomes[index] = BatchOutcome(error=error)
-        decided = self._decide(pending, outcomes, actor, record=not dry_run)
-        to_store = [event for index in sorted(decided) for event in decided[index].events]
-        if to_store and not dry_run:
-            read = looked_at(to_store, (d.reads for d in decided.values()))
+        # A stream only read that moved meanwhile (a busy customer) is no reason to give
+        # up the batch: it is decided again once, in bulk, against the store as it is.
+        for attempt in (1, 2):
+            decided = self._decide(pending, outcomes, actor, record=not dry_run)
+            to_store = [event for index in sorted(decided) for event in decided[index].events]
+            if not to_store or dry_run:
+                break
+            read = looked_at(to_store, (d.reads for d in decided.values()), continued=False)
             try:
                 self._store.append(to_store, before_insert=unmoved(self._store, read))
-            except AppendConflict as conflict:  # a stream written, or one read, moved
-                moved = conflict.moved if isinstance(conflict, StreamsMoved) else 0
-                self._log.info("batch_conflict", commands=len(pending), moved_streams=moved)
+            except StreamsMoved as stale:
+                again = attempt == 1
+                self._log.info(
+                    "batch_conflict",
+                    commands=len(pending),
+                    moved_streams=stale.moved,
+                    then="decide_again" if again else "one_by_one",
+                )
+                if again:
+                    continue
                 self._one_by_one(pending, outcomes, actor)
+            except AppendConflict:  # another writer took a stream the batch writes
+                self._log.info(
+                    "batch_conflict", commands=len(pending), moved_streams=0, then="one_by_one"
+                )
+                self._one_by_one(pending, outcomes, actor)
+            break
         settled = [cast(BatchOutcome, o) for o in outcomes]
         self._report(settled, len(to_store), started, dry_run=dry_run)
         return settled
@@ -465,11 +482,16 @@ class BatchExecutor:
 
 
 def looked_at(
-    to_store: Sequence[DomainEvent], reads: Iterable[Mapping[UUID, int]]
+    to_store: Sequence[DomainEvent],
+    reads: Iterable[Mapping[UUID, int]],
+    *,
+    continued: bool = True,
 ) -> dict[UUID, int]:
     """The streams to look at in the append of these events, with the version each must
     still have (``adapters.imports.streams.unmoved``): those the decisions read and do not
-    write, and those they continue."""
+    write, and (``continued``) those they continue. Decisions that loaded what they
+    continue just now need no look at it: their first new version is taken if anyone
+    wrote it since. Decisions checked earlier and written later (``write``) do."""
     # A stream written needs no look for its own sake: its first new version is taken if
     # anyone else has written to it since, and the append then conflicts.
     first_written: dict[UUID, int] = {}
@@ -482,6 +504,8 @@ def looked_at(
         for stream_id, version in versions.items():
             if stream_id not in first_written:
                 read[stream_id] = version
+    if not continued:
+        return read
     # A stream continued must end where the decisions found it: an earlier batch they
     # built on may have been refused or decided again (its next version would then be
     # free, and the events would hang on nothing). A stream started needs no look: its

@@ -201,7 +201,7 @@ class CRM:
             to_store.append(self._command_record(command.command_id, command, context, result))
             # What the decision read and does not write (an order's customer) must not have
             # moved either: a merge committed meanwhile would otherwise go unseen.
-            read = looked_at(to_store, [uow.versions_before])
+            read = looked_at(to_store, [uow.versions_before], continued=False)
             try:
                 self.store.append(to_store, before_insert=unmoved(self.store, read))
             except AppendConflict:

@@ -38,7 +38,8 @@ from uuid import UUID, uuid4
 import structlog
 
 from adapters.event_store import AppendConflict, EventStore
-from adapters.imports.streams import load_streams, unmoved
+from adapters.imports.streams import load_streams, stream_versions_in, unmoved
+from adapters.sql import dialect_of, read_transaction
 from application import handlers as _handlers
 from application.actor import Actor
 from application.batch import CLAIM_SCOPES, looked_at
@@ -406,7 +407,11 @@ class GroupCommitter:
             appends += 1
             events = [event for t in pending for event in t.events]
             # What the decisions read and do not write must not have moved either.
-            read = looked_at(events, (cast(UnitOfWork, t.uow).versions_before for t in pending))
+            read = looked_at(
+                events,
+                (cast(UnitOfWork, t.uow).versions_before for t in pending),
+                continued=False,
+            )
             try:
                 self._store.append(events, before_insert=unmoved(self._store, read))
             except AppendConflict:
@@ -444,12 +449,13 @@ class GroupCommitter:
         )
 
     def _moved_reads(self, read: dict[UUID, int]) -> set[UUID]:
-        """The streams the group read, and does not write, that now hold more than it read."""
-        return {
-            stream
-            for stream, version in read.items()
-            if self._store.recorder.select_events(stream, gt=version, limit=1)
-        }
+        """The streams the group read, and does not write, that now hold more than it read
+        (one query, however many)."""
+        if not read:
+            return set()
+        with read_transaction(self._store) as cursor:
+            now = stream_versions_in(cursor, dialect_of(self._store), read)
+        return {stream for stream, version in read.items() if now.get(stream, 0) != version}
 
     def _moved_streams(self, pending: Sequence[_Ticket]) -> set[UUID]:
         """The streams the group writes that now hold more than the group read."""

@@ -135,13 +135,27 @@ class ShareWorkers:
         return [c.checked for c in self._children if c.checked is not None]
 
     def tell(self, *, write: bool) -> None:
-        """``write`` or ``stop`` to every child. A child gone since its check is not told:
-        ``results`` reports it (it wrote nothing, but the others may have)."""
+        """``write`` or ``stop`` to every child. Before ``write``, every child must still
+        be there: a child gone since its check fails the import with nothing written (the
+        others are told to stop). A child gone by the time it is told to write fails it
+        too, before this process writes its own share (``ImportWorkerFailed``)."""
+        gone = [child for child in self._children if child.process.poll() is not None]
+        if write and gone:
+            self.tell(write=False)
+            raise ImportWorkerFailed(
+                "; ".join(_failure(child) for child in gone)
+                + " after its check (nothing was written)"
+            )
         for child in self._children:
             try:
                 self._send(child, "write" if write else "stop")
-            except OSError:  # a broken pipe: the child has ended
-                child.error = child.error or "an import worker ended after its check"
+            except OSError as broken:  # the child has ended since
+                if not write:
+                    continue  # nothing to stop
+                raise ImportWorkerFailed(
+                    f"{_failure(child)} when told to write (the batches another worker "
+                    "stored meanwhile are kept, run the import again to finish it)"
+                ) from broken
 
     @property
     def written(self) -> int:
@@ -152,7 +166,7 @@ class ShareWorkers:
         """Each child's outcome once all have ended; ``ImportWorkerFailed`` if one has none."""
         for child in self._children:
             child.ended.wait()
-            child.process.wait()
+            _reaped(child.process)
         failures = [_failure(c) for c in self._children if c.final is None]
         if failures:
             raise ImportWorkerFailed(
@@ -180,37 +194,51 @@ class ShareWorkers:
             for raw in child.process.stdout:
                 try:
                     message = json.loads(raw)
-                except json.JSONDecodeError:
-                    continue
-                if "next" in message:
-                    bucket = self._dealer.next()
-                    self._send(child, "done" if bucket is None else f"bucket {bucket}")
-                elif "checked" in message:
-                    child.checked = _checked(message["checked"])
-                    child.answered.set()
-                elif "written" in message:
-                    child.written = int(message["written"])
-                elif "done" in message:
-                    child.final = ShareWritten(**message["done"])
-                elif "refused" in message:
-                    child.final = _errors(message["refused"])
-                elif "error" in message:
-                    child.error = str(message["error"])
+                    self._take(child, message)
+                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                    child.error = "an import worker sent what this process cannot read"
+                    _reaped(child.process, kill=True)
+                    break
         except (OSError, ValueError):  # the pipe was closed under us: we are ending it
             pass
         finally:
             child.answered.set()
             child.ended.set()
 
+    def _take(self, child: _Child, message: dict[str, Any]) -> None:
+        if "next" in message:
+            bucket = self._dealer.next()
+            self._send(child, "done" if bucket is None else f"bucket {bucket}")
+        elif "checked" in message:
+            child.checked = _checked(message["checked"])
+            child.answered.set()
+        elif "written" in message:
+            child.written = int(message["written"])
+        elif "done" in message:
+            child.final = ShareWritten(**message["done"])
+        elif "refused" in message:
+            child.final = _errors(message["refused"])
+        elif "error" in message:
+            child.error = str(message["error"])
+
 
 def _failure(child: _Child) -> str:
     if child.error:
         return child.error
-    try:  # its output has ended; its exit follows at once
-        status = child.process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        return "an import worker stopped answering"
+    status = _reaped(child.process)
     return f"an import worker ended with exit status {status}"
+
+
+def _reaped(process: Any, *, kill: bool = False) -> int:
+    """The exit status of a child whose output has ended (its exit follows at once); one
+    that lingers, or that ``kill`` says must go, is killed."""
+    if kill:
+        process.kill()
+    try:
+        return int(process.wait(timeout=10))
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return int(process.wait())
 
 
 def _checked(data: dict[str, Any]) -> ShareChecked:

@@ -74,6 +74,7 @@ def read_csv(path: Path, spec: CsvFormat) -> CsvContent:
     content = CsvContent(digest=hashlib.sha256(data).hexdigest())
     try:
         text = data.decode("utf-8-sig")
+        del data  # the file once in memory, not twice, while it is parsed
         _read(csv.reader(io.StringIO(text, newline=""), strict=True), spec, content)
     except UnicodeDecodeError as error:
         content.rows.clear()

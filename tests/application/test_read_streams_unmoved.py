@@ -15,14 +15,19 @@ import pytest
 from structlog.testing import capture_logs
 
 from adapters.audit.verify import verify_chains
+from adapters.imports import streams
 from application import CRM
-from application.commands import MergeCustomers, RecordContact
+from application import batch as batch_module
+from application import crm as crm_module
+from application import group_commit as group_commit_module
+from application.commands import AwardLoyaltyPoints, MergeCustomers, RecordContact
 from application.commands.order import ImportOrder
+from application.errors import ConcurrencyConflict
 from application.handlers import registry
 from domain.errors import RuleViolation
 from tests.application.builders import ADMIN, MANAGER, REP, register
 from tests.application.test_group_commit import Handlers, grouped, run_as_one_group
-from tests.imports.test_execute_batch import order, topics
+from tests.imports.test_execute_batch import count_appends, order, topics
 
 
 def merge_after_first_decision(
@@ -62,18 +67,21 @@ def test_a_command_whose_customer_was_merged_meanwhile_is_decided_again(
     assert verify_chains(crm.store).ok
 
 
-def test_a_batch_whose_customer_was_merged_meanwhile_settles_each_command_alone(
+def test_a_batch_whose_customer_was_merged_meanwhile_is_decided_again_in_bulk(
     crm: CRM, store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     survivor, duplicate, other = register(crm), register(crm), register(crm)
     merge_after_first_decision(monkeypatch, store_url, survivor, duplicate)
 
+    appends = count_appends(crm, monkeypatch)
     with capture_logs() as logs:
         outcomes = crm.execute_batch([order(duplicate, "O-1"), order(other, "O-2")], actor=ADMIN)
 
     assert [o.ok for o in outcomes] == [False, True]
     assert getattr(outcomes[0].error, "rule", None) == "customer_merged"
-    assert any(e["event"] == "batch_conflict" and e["moved_streams"] == 1 for e in logs)
+    (conflict,) = [e for e in logs if e["event"] == "batch_conflict"]
+    assert (conflict["moved_streams"], conflict["then"]) == (1, "decide_again")
+    assert appends == [6, 3]  # refused as decided first; decided again in bulk, stored
     assert topics(crm)["OrderImported"] == 1
     assert verify_chains(crm.store).ok
 
@@ -110,3 +118,45 @@ def test_a_group_member_whose_customer_was_merged_meanwhile_goes_back_alone(
         assert conflict["sent_back"] == 1
         assert topics(crm)["OrderImported"] == 0
         assert verify_chains(crm.store).ok
+
+
+def looks_taken(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many streams each append's look covered (0: no look)."""
+    taken: list[int] = []
+    real = streams.unmoved
+
+    def counting(store: Any, read: Any) -> Any:
+        taken.append(len(read))
+        return real(store, read)
+
+    for module in (crm_module, batch_module, group_commit_module):
+        monkeypatch.setattr(module, "unmoved", counting)
+    return taken
+
+
+def test_a_command_that_writes_all_it_read_pays_for_no_look(
+    crm: CRM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer_id = register(crm)
+    taken = looks_taken(monkeypatch)
+    crm.execute(AwardLoyaltyPoints(customer_id=customer_id, points=5), actor=MANAGER)
+    crm.execute(order(customer_id, "O-1"), actor=ADMIN)  # reads its customer, writes itself
+    assert taken == [0, 1]
+
+
+def test_a_command_whose_customer_keeps_moving_gives_up_with_a_concurrency_conflict(
+    crm: CRM, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer_id = register(crm)
+    real: Callable[..., Any] = registry.HANDLERS[ImportOrder]
+
+    def deciding(uow: Any, command: Any, context: Any) -> Any:
+        decided = real(uow, command, context)
+        with CRM.open(store_url) as other:  # moves the customer after every decision
+            other.execute(AwardLoyaltyPoints(customer_id=customer_id, points=1), actor=MANAGER)
+        return decided
+
+    monkeypatch.setitem(registry.HANDLERS, ImportOrder, deciding)
+    with pytest.raises(ConcurrencyConflict):
+        crm.execute(order(customer_id, "O-1"), actor=ADMIN)
+    assert topics(crm)["OrderImported"] == 0

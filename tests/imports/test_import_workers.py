@@ -299,9 +299,20 @@ def test_a_worker_gone_after_its_check_still_lets_the_problems_be_reported(
     assert stored(postgres_url) == []
 
 
-@pytest.mark.parametrize("when", ["before writing", "after its first batch"])
+def test_a_worker_gone_before_it_is_told_to_write_fails_the_import_with_nothing_written(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sharing: Any
+) -> None:
+    customers, _ = write_files(tmp_path, 200, 0)
+    kill_worker_when(monkeypatch, before_writing)
+
+    code, output = in_process_import(postgres_url, customers, "customers")
+
+    assert code == -1
+    assert "after its check (nothing was written)" in output
+    assert stored(postgres_url) == []  # this process did not write its share either
+
+
 def test_a_worker_killed_while_writing_fails_the_import_and_a_rerun_completes_it(
-    when: str,
     postgres_url: str,
     second_url: str,
     tmp_path: Path,
@@ -309,8 +320,7 @@ def test_a_worker_killed_while_writing_fails_the_import_and_a_rerun_completes_it
     sharing: Any,
 ) -> None:
     customers, _ = write_files(tmp_path, 200, 0)
-    ready = before_writing if when == "before writing" else (lambda child: child.written > 0)
-    kill_worker_when(monkeypatch, ready)
+    kill_worker_when(monkeypatch, lambda child: child.written > 0)
 
     code, output = in_process_import(postgres_url, customers, "customers", batch_size=1)
 
