@@ -234,11 +234,13 @@ def test_the_runner_never_skips_an_event_that_commits_late(postgres_url: str) ->
     under an EXCLUSIVE table lock), and the runner, reading meanwhile, sees neither until
     they commit in order, then both."""
     with CRM.open(postgres_url) as crm:
-        customer = register(crm)
+        customer, other = register(crm), register(crm)
         projection = OpportunityPipelineProjection()
         runner = ProjectionRunner(crm.store, [projection])
         runner.catch_up()
-        slow = hold_insert_open(crm.store, customer)  # an event of the customer, uncommitted
+        # An event of another customer, uncommitted (a copy at version 99: the later writer
+        # reads its own customer, which must not be that broken stream once committed).
+        slow = hold_insert_open(crm.store, other)
         later = threading.Thread(target=lambda: open_opportunity(crm, customer))
         later.start()
         later.join(timeout=1)
