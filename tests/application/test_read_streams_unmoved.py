@@ -160,3 +160,34 @@ def test_a_command_whose_customer_keeps_moving_gives_up_with_a_concurrency_confl
     with pytest.raises(ConcurrencyConflict):
         crm.execute(order(customer_id, "O-1"), actor=ADMIN)
     assert topics(crm)["OrderImported"] == 0
+
+
+def test_a_group_member_reading_what_a_later_member_writes_goes_back_when_it_moved(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader comes first in the group, the writer of the same customer second; the
+    customer is merged away from outside once both decided. The group's append collides on
+    the writer's version, and the reader goes back too: its decision read what moved."""
+    handlers = Handlers(monkeypatch)
+    with grouped(store_url) as crm, CRM.open(store_url) as other:
+        survivor, duplicate, gate = register(crm), register(crm), register(crm)
+        handlers.before["writer"] = lambda: other.execute(
+            MergeCustomers(survivor_id=survivor, duplicate_id=duplicate), actor=MANAGER
+        )
+        calls = [
+            (order(duplicate, "O-1").model_copy(update={"command_id": "reader"}), ADMIN),
+            (
+                AwardLoyaltyPoints(customer_id=duplicate, points=5, command_id="writer"),
+                MANAGER,
+            ),
+        ]
+        with capture_logs() as logs:
+            outcomes = run_as_one_group(crm, handlers, gate, calls)
+
+        assert isinstance(outcomes[0], RuleViolation) and outcomes[0].rule == "customer_merged"
+        assert isinstance(outcomes[1], RuleViolation) and outcomes[1].rule == "customer_merged"
+        assert handlers.runs["reader"] == 2 and handlers.runs["writer"] == 2
+        (conflict,) = [e for e in logs if e["event"] == "group_commit_conflict"]
+        assert conflict["sent_back"] == 2
+        assert topics(crm)["OrderImported"] == 0
+        assert verify_chains(crm.store).ok

@@ -376,6 +376,53 @@ def test_a_worker_whose_parent_is_gone_stops_at_once(postgres_url: str, tmp_path
     assert stored(postgres_url) == []
 
 
+def test_a_worker_whose_parent_dies_while_it_writes_stops_and_a_rerun_completes(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Its open batch rolls back; the batches it committed stay, whole; the import run
+    again stores the rest and nothing twice."""
+    customers, _ = write_files(tmp_path, 1000, 0)
+    child = child_processes.start_child(import_workers.__name__)
+    digest = read_csv(customers, CUSTOMERS).digest
+    job = ShareJob(postgres_url, "customers", str(customers), digest, "import:test", 1)
+    assert child.stdin is not None and child.stdout is not None
+
+    def say(line: str) -> None:
+        assert child.stdin is not None
+        child.stdin.write(line.encode() + b"\n")
+        child.stdin.flush()
+
+    def heard() -> dict[str, Any]:
+        assert child.stdout is not None
+        message: dict[str, Any] = json.loads(child.stdout.readline())
+        return message
+
+    say(json.dumps(job.__dict__))
+    for bucket in range(BUCKETS):  # every bucket to the worker: a batch per customer
+        assert heard() == {"next": True}
+        say(f"bucket {bucket}")
+    assert heard() == {"next": True}
+    say("done")
+    checked = heard()["checked"]
+    assert (checked["things"], checked["fresh"], checked["errors"]) == (1000, 1000, [])
+    say("write")
+    first = heard()
+    assert first == {"written": 1}
+    child.stdin.close()  # the parent dies while its worker writes
+    assert child.wait(timeout=30) == child_processes.ORPHANED
+
+    kept = Counter(topic for topic, _, _ in stored(postgres_url))
+    assert 1 <= kept["CustomerRegistered"] < 1000
+    assert kept["CommandRecorded"] == kept["UniqueValueClaimed"] == kept["CustomerRegistered"]
+    with CRM.open(postgres_url) as crm:
+        assert verify_chains(crm.store).ok
+    again = crm_cli("import", "customers", customers, "--db", postgres_url, "--workers", "1")
+    assert again.returncode == 0, again.stderr
+    done = kept["CustomerRegistered"]
+    assert f"{1000 - done} new, {done} already imported" in again.stdout
+    assert Counter(t for t, _, _ in stored(postgres_url))["CustomerRegistered"] == 1000
+
+
 def test_buckets_cover_every_row_once(tmp_path: Path) -> None:
     _, orders = write_files(tmp_path, 40, 300)
     rows = read_csv(orders, ORDERS).rows
