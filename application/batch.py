@@ -184,21 +184,17 @@ class BatchExecutor:
             read = looked_at(to_store, (d.reads for d in decided.values()), continued=False)
             try:
                 self._store.append(to_store, before_insert=unmoved(self._store, read))
-            except StreamsMoved as stale:
-                again = attempt == 1
+            except AppendConflict as conflict:  # a stream written was taken, or one read moved
+                moved = conflict.moved if isinstance(conflict, StreamsMoved) else 0
+                again = bool(moved) and attempt == 1
                 self._log.info(
                     "batch_conflict",
                     commands=len(pending),
-                    moved_streams=stale.moved,
+                    moved_streams=moved,
                     then="decide_again" if again else "one_by_one",
                 )
                 if again:
                     continue
-                self._one_by_one(pending, outcomes, actor)
-            except AppendConflict:  # another writer took a stream the batch writes
-                self._log.info(
-                    "batch_conflict", commands=len(pending), moved_streams=0, then="one_by_one"
-                )
                 self._one_by_one(pending, outcomes, actor)
             break
         settled = [cast(BatchOutcome, o) for o in outcomes]

@@ -38,7 +38,7 @@ from uuid import UUID, uuid4
 import structlog
 
 from adapters.event_store import AppendConflict, EventStore
-from adapters.imports.streams import load_streams, stream_versions_in, unmoved
+from adapters.imports.streams import load_streams, moved_since, unmoved
 from adapters.sql import dialect_of, read_transaction
 from application import handlers as _handlers
 from application.actor import Actor
@@ -431,7 +431,7 @@ class GroupCommitter:
         """Which commands lost the race: those that wrote or read a stream another writer
         has moved since, and those that built on them. They go back to their callers; the
         others keep what they decided."""
-        changed = self._moved_streams(pending) | self._moved_reads(read)
+        changed = self._moved({**self._written_from(pending), **read})
         if not changed:  # no stream moved, so the cause is unknown: everyone goes alone
             changed = {stream for t in pending for stream in t.writes}
         given_up: set[UUID] = set()
@@ -439,7 +439,7 @@ class GroupCommitter:
             if ticket.alone or (ticket.error is None and ticket not in pending):
                 continue
             writes = ticket.writes
-            if (ticket.reads | writes) & changed or (ticket.reads | writes) & given_up:
+            if (ticket.reads | writes) & (changed | given_up):
                 ticket.alone, ticket.error = True, None
                 given_up |= writes
         self._log.info(
@@ -448,26 +448,18 @@ class GroupCommitter:
             sent_back=sum(1 for t in pending if t.alone),
         )
 
-    def _moved_reads(self, read: dict[UUID, int]) -> set[UUID]:
-        """The streams the group read, and does not write, that now hold more than it read
-        (one query, however many)."""
-        if not read:
-            return set()
+    def _moved(self, expected: dict[UUID, int]) -> set[UUID]:
+        """The streams the group wrote or read that no longer end where it found them (one
+        query, however many)."""
         with read_transaction(self._store) as cursor:
-            now = stream_versions_in(cursor, dialect_of(self._store), read)
-        return {stream for stream, version in read.items() if now.get(stream, 0) != version}
+            return moved_since(cursor, dialect_of(self._store), expected)
 
-    def _moved_streams(self, pending: Sequence[_Ticket]) -> set[UUID]:
-        """The streams the group writes that now hold more than the group read."""
-        read_up_to: dict[UUID, int] = {}
+    @staticmethod
+    def _written_from(pending: Sequence[_Ticket]) -> dict[UUID, int]:
+        """Each stream the group writes, and the version it found it at."""
+        found_at: dict[UUID, int] = {}
         for ticket in pending:
             for event in ticket.events:
                 before = event.version - 1
-                read_up_to[event.aggregate_id] = min(
-                    read_up_to.get(event.aggregate_id, before), before
-                )
-        return {
-            stream
-            for stream, version in read_up_to.items()
-            if self._store.recorder.select_events(stream, gt=version, limit=1)
-        }
+                found_at[event.aggregate_id] = min(found_at.get(event.aggregate_id, before), before)
+        return found_at

@@ -118,12 +118,18 @@ def unmoved(store: EventStore, read: Mapping[UUID, int]) -> BeforeInsert | None:
     dialect = dialect_of(store)
 
     def look(cursor: Any) -> None:
-        now = stream_versions_in(cursor, dialect, read)
-        moved = sum(1 for stream, version in read.items() if now.get(stream, 0) != version)
+        moved = moved_since(cursor, dialect, read)
         if moved:
-            raise StreamsMoved(moved)
+            raise StreamsMoved(len(moved))
 
     return look
+
+
+def moved_since(cursor: Any, dialect: Dialect, expected: Mapping[UUID, int]) -> set[UUID]:
+    """The streams whose last version is no longer the one expected (0: no event), in one
+    query per chunk, in a transaction the caller holds."""
+    now = stream_versions_in(cursor, dialect, expected)
+    return {stream for stream, version in expected.items() if now.get(stream, 0) != version}
 
 
 def _ids(kind: str, chunk: Sequence[UUID]) -> list[Any]:
