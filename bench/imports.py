@@ -50,8 +50,8 @@ from psycopg import sql
 from adapters.cli import main as crm_main
 from adapters.cli.import_args import default_workers
 from adapters.event_store import EventStore
-from adapters.keys import KeyChanges
 from adapters.imports.formats import LINE_COLUMNS, ORDER_COLUMNS
+from adapters.keys import KeyChanges
 from bench.common import POSTGRES, check, machine_info, pg_connect, start, write_results
 
 DEFAULT_OUT = Path(__file__).with_name("results-imports.json")
