@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
 
 from domain.errors import RuleViolation
 
@@ -20,6 +23,43 @@ def ensure_utc(moment: datetime) -> datetime:
         return moment.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"datetime {moment.isoformat()} is out of range") from None
+
+
+# What pydantic's lax mode would read as Unix time: 20240101, "20240101", "1.7e9", ...
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+
+
+def refuse_number_as_date(value: Any) -> Any:
+    """For pydantic date fields, before parsing (see ``_is_number``)."""
+    if _is_number(value):
+        raise ValueError("a number is not a date: write it in ISO 8601, e.g. 2024-05-01")
+    return value
+
+
+def refuse_number_as_instant(value: Any) -> Any:
+    """For pydantic datetime fields, before parsing (see ``_is_number``)."""
+    if _is_number(value):
+        raise ValueError(
+            "a number is not a date and time: write it in ISO 8601 with its offset, "
+            "e.g. 2024-05-01T09:30:00+08:00 (Unix time is refused)"
+        )
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    """Lax pydantic reads a number, or a string of digits, as Unix time: the compact date
+    "20240101" of many ERP exports became 1970-08-23 06:15:01 without a word. Seconds or
+    milliseconds, local or UTC: a number leaves too much to guess, so date fields refuse
+    it. (A bool is left to pydantic, which refuses it naming its type.)"""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float | Decimal):
+        return True
+    return isinstance(value, str | bytes) and _NUMBER.fullmatch(_text(value)) is not None
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def plausible_date(day: date) -> date:

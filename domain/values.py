@@ -11,9 +11,16 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
-from domain.time import plausible_date
+from domain.time import plausible_date, refuse_number_as_date
 
 # ISO 4217 active codes with their minor units (number of decimal places).
 CURRENCY_MINOR_UNITS: dict[str, int] = {
@@ -117,7 +124,9 @@ Amount = Annotated[
     Field(allow_inf_nan=False, max_digits=20, decimal_places=6),
     AfterValidator(_check_amount),
 ]
-PlausibleDate = Annotated[date, AfterValidator(plausible_date)]
+PlausibleDate = Annotated[
+    date, BeforeValidator(refuse_number_as_date), AfterValidator(plausible_date)
+]
 Percentage = Annotated[
     Decimal, Field(ge=0, le=100, allow_inf_nan=False, max_digits=9, decimal_places=4)
 ]

@@ -92,7 +92,8 @@ need not be adjacent). Order columns may be left blank after the order's first r
   each order is ImportOrder with command id import:order:<order_ref>"""
 
 COMMON_HELP = """\
-dates: YYYY-MM-DD (00:00 UTC) or ISO 8601 with an offset (2024-03-01T09:30:00+08:00).
+dates: YYYY-MM-DD (00:00 UTC) or ISO 8601 with an offset (2024-03-01T09:30:00+08:00);
+a number (20240301, or Unix time) is refused, never guessed at.
 Numbers use a dot for decimals and no thousands separator. Blank cells are absent values.
 Every row is checked first, the business rules included; a file with any bad row writes
 nothing and lists every problem as FILE:LINE: COLUMN: reason (exit 1). Importing the same

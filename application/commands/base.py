@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+)
 
-from domain.time import EARLIEST_DATE, LATEST_DATE, ensure_utc
+from domain.time import EARLIEST_DATE, LATEST_DATE, ensure_utc, refuse_number_as_instant
 
 CommandId = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:/@-]+$")
@@ -20,7 +27,9 @@ def _plausible_instant(value: Any) -> Any:
     return value
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_plausible_instant)]
+Instant = Annotated[
+    AwareDatetime, BeforeValidator(refuse_number_as_instant), AfterValidator(_plausible_instant)
+]
 
 
 class Command(BaseModel):

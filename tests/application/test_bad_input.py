@@ -368,6 +368,14 @@ INSTANT_BAD: Family = [
     ((), "year_2201", "2201-01-01T00:00:00+00:00"),
     ((), "feb_30", "2030-02-30T00:00:00+00:00"),
     ((), "garbage", "next tuesday"),
+    # Lax pydantic read these as Unix time: "20240101" was 1970-08-23 06:15:01.
+    ((), "unix_seconds", 1_700_000_000),
+    ((), "unix_seconds_string", "1700000000"),
+    ((), "unix_milliseconds", 1_700_000_000_000),
+    ((), "unix_float", 1_700_000_000.5),
+    ((), "compact_date_string", "20240101"),
+    ((), "zero", 0),
+    ((), "zero_string", "0"),
 ]
 # Valid ISO strings whose conversion to UTC leaves the datetime range: a ValidationError,
 # never an OverflowError escaping pydantic.
@@ -384,6 +392,11 @@ DATE_BAD: Family = [
     ((), "garbage", "someday"),
     ((), "datetime_with_time", "2030-01-01T10:00:00"),
     ((), "list", [2030, 1, 1]),
+    # Lax pydantic read a number of whole days of Unix time as a date: 0 was 1970-01-01.
+    ((), "zero", 0),
+    ((), "zero_string", "0"),
+    ((), "one_day_of_seconds", 86_400),
+    ((), "compact_date_string", "20240101"),
 ]
 AMOUNT_BAD: Family = [
     (("amount",), "negative", "-0.01"),
@@ -2042,6 +2055,28 @@ def test_the_date_range_includes_both_ends(
 ) -> None:
     command = command_type.model_validate({**VALID[command_type], field: day})
     assert getattr(command, field) == date.fromisoformat(day)
+
+
+@pytest.mark.parametrize("value", [1_700_000_000, "20240101", "0", 86_400.0])
+@pytest.mark.parametrize(
+    ("command_type", "field", "says"),
+    [
+        (ImportOrder, "approved_at", "a number is not a date and time"),
+        (RegisterCustomer, "occurred_at", "a number is not a date and time"),
+        (RegisterCustomer, "birthday", "a number is not a date:"),
+        (DraftOrder, "delivery_date", "a number is not a date:"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and " " not in v else getattr(v, "__name__", None),
+)
+def test_a_number_is_refused_as_a_date_and_the_error_says_so(
+    command_type: type[Command], field: str, says: str, value: Any
+) -> None:
+    """Not read as Unix time: a compact ERP date such as 20240101 would become 1970."""
+    with pytest.raises(ValidationError) as info:
+        command_type.model_validate({**VALID[command_type], field: value})
+    (error,) = info.value.errors()
+    assert (error["loc"], error["type"]) == ((field,), "value_error")
+    assert says in error["msg"] and "ISO 8601" in error["msg"]
 
 
 @pytest.mark.parametrize(

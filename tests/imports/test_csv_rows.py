@@ -213,3 +213,29 @@ def test_a_price_that_is_not_a_plain_number_is_refused(
 
     assert [(e.line, e.column) for e in errors] == [(2, "unit_price")]
     assert errors[0].reason == reason
+
+
+def test_a_compact_date_is_refused_in_every_date_column_not_read_as_unix_time(
+    tmp_path: Path,
+) -> None:
+    """Many ERP exports write 20240101; pydantic's lax mode read it as Unix seconds, and the
+    orders of such a file were stored as approved on 1970-08-23 without a word."""
+    _, order_errors = orders(
+        tmp_path,
+        "SO-1,C-1,CNY,paid,20240101,2024-01-03,1704326400,A,Item A,1,10,,\n",
+    )
+    _, customer_errors = customers(
+        tmp_path,
+        "external_ref,kind,name,birthday,registered_at\nC-1,individual,Ann,19900101,20240101\n",
+    )
+
+    assert where(order_errors) == [(2, "approved_at"), (2, "paid_at")]
+    assert where(customer_errors) == [(2, "birthday"), (2, "registered_at")]
+    reasons = {(e.line, e.column): e.reason for e in order_errors + customer_errors}
+    assert reasons[(2, "approved_at")] == (
+        "a number is not a date and time: write it in ISO 8601 with its offset, e.g. "
+        "2024-05-01T09:30:00+08:00 (Unix time is refused) (got '20240101')"
+    )
+    assert reasons[(2, "birthday")] == (
+        "a number is not a date: write it in ISO 8601, e.g. 2024-05-01 (got '19900101')"
+    )
