@@ -56,9 +56,10 @@ def add_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentParser], db: 
 
 def parse_instant(text: str) -> datetime:
     """A date means the end of that UTC day (everything that happened on it counts); an
-    instant without an offset is taken as UTC."""
+    instant without an offset is taken as UTC. A date in ISO 8601's basic form (20251231)
+    is a date too: read as an instant it meant the start of that day, not the end."""
     try:
-        if len(text) == 10:
+        if "T" not in text and " " not in text:
             day = date.fromisoformat(text)
             return datetime.combine(day + timedelta(days=1), time(), UTC) - timedelta(
                 microseconds=1

@@ -166,6 +166,7 @@ def test_the_refused_export_name_left_every_table_in_place(
     ("text", "instant"),
     [
         ("2025-12-31", datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        ("20251231", datetime(2025, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
         ("2025-12-31T08:00:00", datetime(2025, 12, 31, 8, tzinfo=UTC)),
         ("2025-12-31T08:00:00+08:00", datetime(2025, 12, 31, 0, tzinfo=UTC)),
         ("2025-12-31T08:00:00Z", datetime(2025, 12, 31, 8, tzinfo=UTC)),
@@ -175,9 +176,10 @@ def test_as_of_reads_a_date_as_the_end_of_that_utc_day(text: str, instant: datet
     assert parse_instant(text) == instant
 
 
-def test_an_unreadable_as_of_is_a_report_error() -> None:
-    with pytest.raises(ReportError, match="'31/12/2025'"):
-        parse_instant("31/12/2025")
+@pytest.mark.parametrize("text", ["31/12/2025", "1700000000", "2025123"])
+def test_an_unreadable_as_of_is_a_report_error(text: str) -> None:
+    with pytest.raises(ReportError, match=f"'{text}': expected a date YYYY-MM-DD"):
+        parse_instant(text)
 
 
 def _lifecycle_rows(crm: CRM) -> list[dict[str, UUID | str]]:
