@@ -191,3 +191,61 @@ def test_a_group_member_reading_what_a_later_member_writes_goes_back_when_it_mov
         assert conflict["sent_back"] == 2
         assert topics(crm)["OrderImported"] == 0
         assert verify_chains(crm.store).ok
+
+
+def test_a_group_finds_every_stream_that_moved_in_one_query(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two members whose written customers moved and one whose read customer moved: the
+    send-back looks at every stream the group wrote or read in one statement, not one each."""
+    looks: list[tuple[int, int]] = []  # (streams asked about, statements run) per look
+    real = group_commit_module.moved_since
+
+    def counting(cursor: Any, dialect: Any, expected: Any) -> Any:
+        counted = CountingCursor(cursor)
+        try:
+            return real(counted, dialect, expected)
+        finally:
+            looks.append((len(expected), counted.statements))
+
+    monkeypatch.setattr(group_commit_module, "moved_since", counting)
+    handlers = Handlers(monkeypatch)
+    with grouped(store_url) as crm, CRM.open(store_url) as other:
+        first, second, read, calm, gate = (register(crm) for _ in range(5))
+        for command_id, customer in (("w1", first), ("w2", second), ("r1", read)):
+            handlers.before[command_id] = lambda customer=customer: other.execute(
+                AwardLoyaltyPoints(customer_id=customer, points=1), actor=MANAGER
+            )
+        calls = [
+            (AwardLoyaltyPoints(customer_id=first, points=5, command_id="w1"), MANAGER),
+            (AwardLoyaltyPoints(customer_id=second, points=5, command_id="w2"), MANAGER),
+            (order(read, "O-1").model_copy(update={"command_id": "r1"}), ADMIN),
+            (AwardLoyaltyPoints(customer_id=calm, points=5, command_id="calm"), MANAGER),
+        ]
+        with capture_logs() as logs:
+            outcomes = run_as_one_group(crm, handlers, gate, calls)
+
+        assert not any(isinstance(outcome, Exception) for outcome in outcomes), outcomes
+        assert [handlers.runs[c] for c in ("w1", "w2", "r1", "calm")] == [2, 2, 2, 1]
+        (conflict,) = [e for e in logs if e["event"] == "group_commit_conflict"]
+        assert (conflict["streams"], conflict["sent_back"]) == (3, 3)
+        # Written: three customers, the order, its order_ref claim and four command records;
+        # read and not written: one customer.
+        assert looks == [(3 + 1 + 1 + 4 + 1, 1)]
+        assert topics(crm)["OrderImported"] == 1
+        assert verify_chains(crm.store).ok
+
+
+class CountingCursor:
+    """A cursor that counts the statements run through it."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+        self.statements = 0
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        self.statements += 1
+        return self._cursor.execute(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
