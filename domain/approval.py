@@ -13,7 +13,7 @@ from decimal import Decimal
 from pydantic import Field, model_validator
 
 from domain.lines import PricedLine
-from domain.values import Amount, Code, Percentage, ValueObject
+from domain.values import Amount, Code, CurrencyCode, Percentage, ValueObject
 from domain.vocabulary import Labelled
 
 
@@ -38,21 +38,61 @@ class ApprovalRoute(ValueObject):
     reasons: tuple[str, ...]
 
 
-class ApprovalPolicy(ValueObject):
-    """Thresholds are in the order's own currency; change ``version`` whenever they change."""
+class TotalThresholds(ValueObject):
+    """The order totals above which finance, and then a director, approve: in one currency."""
 
-    version: Code = "2026.1"
+    finance_total_above: Amount
+    director_total_above: Amount
+
+    @model_validator(mode="after")
+    def _director_above_finance(self) -> TotalThresholds:
+        if self.director_total_above < self.finance_total_above:
+            raise ValueError("director_total_above must not be below finance_total_above")
+        return self
+
+
+class ApprovalPolicy(ValueObject):
+    """``finance_total_above`` and ``director_total_above`` are amounts in ``currency``;
+    ``other_currencies`` gives the totals for orders in other currencies. An order in a
+    currency the policy names no totals for goes to every node: 100,000 yuan says nothing
+    about dollars, and a guessed exchange rate would let a large order past finance (up to
+    2026.1 the same numbers applied in every currency, so 99,000 USD needed only a sales
+    manager). Change ``version`` whenever anything here changes."""
+
+    version: Code = "2026.2"
+    currency: CurrencyCode = "CNY"
     finance_discount_above: Percentage = Decimal(15)
     finance_total_above: Amount = Decimal(100_000)
     director_total_above: Amount = Decimal(500_000)
+    other_currencies: dict[CurrencyCode, TotalThresholds] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _director_above_finance(self) -> ApprovalPolicy:
         if self.director_total_above < self.finance_total_above:
             raise ValueError("director_total_above must not be below finance_total_above")
+        if self.currency in self.other_currencies:
+            raise ValueError(
+                f"other_currencies must not name {self.currency}, the policy's own currency"
+            )
         return self
 
-    def route(self, lines: Sequence[PricedLine], total: Decimal) -> ApprovalRoute:
+    def __hash__(self) -> int:
+        """Hashable as before ``other_currencies`` (a dict) was added: settings are values."""
+        fields = (self.version, self.currency, self.finance_discount_above)
+        totals = (self.finance_total_above, self.director_total_above)
+        return hash((fields, totals, tuple(sorted(self.other_currencies.items()))))
+
+    def totals_in(self, currency: str) -> TotalThresholds | None:
+        """The total thresholds for orders in ``currency``; None when the policy has none."""
+        if currency == self.currency:
+            return TotalThresholds(
+                finance_total_above=self.finance_total_above,
+                director_total_above=self.director_total_above,
+            )
+        return self.other_currencies.get(currency)
+
+    def route(self, lines: Sequence[PricedLine], total: Decimal, currency: str) -> ApprovalRoute:
+        """``total`` is in ``currency``, the order's."""
         nodes = [ApprovalNode.SALES_MANAGER]
         reasons = ["every order is approved by a sales manager"]
         finance_reasons = [
@@ -61,14 +101,21 @@ class ApprovalPolicy(ValueObject):
             for line in lines
             if line.discount_pct > self.finance_discount_above
         ]
-        if total > self.finance_total_above:
-            finance_reasons.append(f"total {total} is above {self.finance_total_above}")
+        totals = self.totals_in(currency)
+        unknown = f"policy {self.version} sets no total thresholds in {currency}"
+        if totals is None:
+            finance_reasons.append(f"{unknown}: finance approves")
+        elif total > totals.finance_total_above:
+            finance_reasons.append(f"total {total} is above {totals.finance_total_above}")
         if finance_reasons:
             nodes.append(ApprovalNode.FINANCE)
             reasons.extend(finance_reasons)
-        if total > self.director_total_above:
+        if totals is None:
             nodes.append(ApprovalNode.DIRECTOR)
-            reasons.append(f"total {total} is above {self.director_total_above}")
+            reasons.append(f"{unknown}: a director approves")
+        elif total > totals.director_total_above:
+            nodes.append(ApprovalNode.DIRECTOR)
+            reasons.append(f"total {total} is above {totals.director_total_above}")
         return ApprovalRoute(
             nodes=tuple(nodes), policy_version=self.version, reasons=tuple(reasons)
         )

@@ -172,7 +172,7 @@ class Order(Aggregate):
 
     def submit_for_approval(self, context: CommandContext, *, policy: ApprovalPolicy) -> None:
         self._expect({Status.DRAFT}, "submit_only_draft", "submit")
-        route = policy.route(self.lines, self.total.amount)
+        route = policy.route(self.lines, self.total.amount, self.currency)
         self._record(
             OrderSubmittedForApproval,
             context,

@@ -31,7 +31,7 @@ from application.commands import (
 from application.result import CommandResult
 from application.settings import Settings
 from domain.aggregates import Opportunity, Order
-from domain.approval import ApprovalNode, ApprovalPolicy
+from domain.approval import ApprovalNode, ApprovalPolicy, TotalThresholds
 from domain.events import (
     OpportunityWon,
     OrderApprovalStepApproved,
@@ -82,7 +82,7 @@ LINES_90K = (line("CR-100", "1", "100000", "10"),)
 
 
 def draft(crm: CRM, customer_id: UUID, lines: tuple[OrderLine, ...], **more: Any) -> UUID:
-    command = DraftOrder(customer_id=customer_id, lines=lines, currency="CNY", **more)
+    command = DraftOrder(customer_id=customer_id, lines=lines, **{"currency": "CNY", **more})
     return crm.execute(command, actor=REP).aggregate_id
 
 
@@ -124,7 +124,7 @@ def test_a_600_000_order_goes_through_three_nodes_to_fulfilment_and_payment(crm:
     assert submitted.route == (SM, FIN, DIR)
     assert submitted.submitted_by == REP.id
     assert submitted.total == cny("600000.00")
-    assert submitted.policy_version == "2026.1"
+    assert submitted.policy_version == "2026.2"
 
     for node in (SM, FIN):
         (step,) = approve(crm, order_id, node).events
@@ -480,7 +480,37 @@ def test_the_default_policy_sends_the_same_5000_order_to_the_sales_manager_only(
 ) -> None:
     order_id = draft(crm, register(crm), (line("PANEL-1", "2", "2500"),))
     submitted = submitted_event(crm.execute(SubmitOrderForApproval(order_id=order_id), actor=REP))
-    assert (submitted.route, submitted.policy_version) == ((SM,), "2026.1")
+    assert (submitted.route, submitted.policy_version) == ((SM,), "2026.2")
+
+
+def test_a_5000_dollar_order_goes_to_every_node_unless_the_settings_name_dollar_totals(
+    store_url: str,
+) -> None:
+    """The default totals are in yuan: weighed against them, 5,000 USD would pass as small."""
+    in_dollars = Settings(
+        approval_policy=ApprovalPolicy(
+            version="2027.usd",
+            other_currencies={
+                "USD": TotalThresholds(
+                    finance_total_above=Decimal(14_000), director_total_above=Decimal(70_000)
+                )
+            },
+        )
+    )
+    lines = (line("PANEL-1", "2", "2500"),)
+    with CRM.open(store_url) as crm:
+        order_id = draft(crm, register(crm), lines, currency="USD")
+        default = submitted_event(crm.execute(SubmitOrderForApproval(order_id=order_id), actor=REP))
+    with CRM.open(store_url, settings=in_dollars) as crm:
+        order_id = draft(crm, register(crm), lines, currency="USD")
+        named = submitted_event(crm.execute(SubmitOrderForApproval(order_id=order_id), actor=REP))
+
+    assert (default.route, default.policy_version) == ((SM, FIN, DIR), "2026.2")
+    assert default.reasons[1:] == (
+        "policy 2026.2 sets no total thresholds in USD: finance approves",
+        "policy 2026.2 sets no total thresholds in USD: a director approves",
+    )
+    assert (named.route, named.policy_version) == ((SM,), "2027.usd")
 
 
 # ---- money -----------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The approval route (审批流程) a versioned policy decides at submission, around every
 threshold of DESIGN §2.3: a sales manager always; finance for any line discount above 15 %
-or a total above 100,000; a director for a total above 500,000."""
+or a total above 100,000; a director for a total above 500,000. Totals are in the policy's
+currency (CNY by default) or in one it names; an order in any other goes to every node."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain.approval import DEFAULT_APPROVAL_POLICY, ApprovalNode, ApprovalPolicy
+from domain.approval import DEFAULT_APPROVAL_POLICY, ApprovalNode, ApprovalPolicy, TotalThresholds
 from domain.lines import PricedLine, document_total
 
 SM, FIN, DIR = ApprovalNode.SALES_MANAGER, ApprovalNode.FINANCE, ApprovalNode.DIRECTOR
@@ -116,10 +117,12 @@ def test_the_default_policy_routes_by_total_and_line_discount(
     nodes: tuple[ApprovalNode, ...],
     reasons: tuple[str, ...],
 ) -> None:
-    route = DEFAULT_APPROVAL_POLICY.route(lines_totalling(total, discount_pct), Decimal(total))
+    route = DEFAULT_APPROVAL_POLICY.route(
+        lines_totalling(total, discount_pct), Decimal(total), "CNY"
+    )
     assert route.nodes == nodes
     assert route.reasons == (MANAGER_REASON, *reasons)
-    assert route.policy_version == "2026.1"
+    assert route.policy_version == "2026.2"
 
 
 def test_finance_is_on_the_route_once_however_many_reasons_send_the_order_there() -> None:
@@ -140,7 +143,7 @@ def test_finance_is_on_the_route_once_however_many_reasons_send_the_order_there(
         ),
     )
     total = document_total(lines, "CNY")  # 72,000 + 63,000 = 135,000.00
-    route = DEFAULT_APPROVAL_POLICY.route(lines, total)
+    route = DEFAULT_APPROVAL_POLICY.route(lines, total, "CNY")
     assert route.nodes == (SM, FIN)
     assert route.reasons == (
         MANAGER_REASON,
@@ -185,12 +188,12 @@ def test_a_custom_policy_routes_by_its_own_thresholds(
     custom_nodes: tuple[ApprovalNode, ...],
 ) -> None:
     lines = lines_totalling(total, discount_pct)
-    assert DEFAULT_APPROVAL_POLICY.route(lines, Decimal(total)).nodes == default_nodes
-    assert CUSTOM.route(lines, Decimal(total)).nodes == custom_nodes
+    assert DEFAULT_APPROVAL_POLICY.route(lines, Decimal(total), "CNY").nodes == default_nodes
+    assert CUSTOM.route(lines, Decimal(total), "CNY").nodes == custom_nodes
 
 
 def test_a_custom_policy_records_its_version_and_names_its_thresholds_in_the_reasons() -> None:
-    route = CUSTOM.route(lines_totalling("60000.00", "7.5"), Decimal("60000.00"))
+    route = CUSTOM.route(lines_totalling("60000.00", "7.5"), Decimal("60000.00"), "CNY")
     assert route.policy_version == "2027.2"
     assert route.nodes == (SM, FIN, DIR)
     assert route.reasons == (
@@ -204,3 +207,98 @@ def test_a_custom_policy_records_its_version_and_names_its_thresholds_in_the_rea
 def test_a_policy_whose_director_threshold_is_below_finance_is_refused() -> None:
     with pytest.raises(ValueError, match="director_total_above must not be below"):
         ApprovalPolicy(finance_total_above=Decimal(500_000), director_total_above=Decimal(100_000))
+
+
+USD_TOO = ApprovalPolicy(
+    version="2027.1",
+    other_currencies={
+        "USD": TotalThresholds(
+            finance_total_above=Decimal(14_000), director_total_above=Decimal(70_000)
+        )
+    },
+)
+
+
+@pytest.mark.parametrize("currency", ["USD", "JPY", "EUR"])
+@pytest.mark.parametrize("total", ["1.00", "99999.99", "600000.00"])
+def test_an_order_in_a_currency_the_policy_has_no_totals_for_goes_to_every_node(
+    currency: str, total: str
+) -> None:
+    """Its total cannot be weighed against thresholds in yuan: 99,000 USD once needed only
+    a sales manager."""
+    route = DEFAULT_APPROVAL_POLICY.route(lines_totalling(total), Decimal(total), currency)
+    assert route.nodes == (SM, FIN, DIR)
+    assert route.reasons == (
+        MANAGER_REASON,
+        f"policy 2026.2 sets no total thresholds in {currency}: finance approves",
+        f"policy 2026.2 sets no total thresholds in {currency}: a director approves",
+    )
+
+
+def test_a_discount_reason_comes_first_when_the_currency_has_no_totals() -> None:
+    route = DEFAULT_APPROVAL_POLICY.route(lines_totalling("1000.00", "20"), Decimal(1000), "USD")
+    assert route.nodes == (SM, FIN, DIR)
+    assert route.reasons[1:] == (
+        discount_reason("20"),
+        "policy 2026.2 sets no total thresholds in USD: finance approves",
+        "policy 2026.2 sets no total thresholds in USD: a director approves",
+    )
+
+
+@pytest.mark.parametrize(
+    ("total", "usd_nodes", "cny_nodes"),
+    [
+        ("14000.00", (SM,), (SM,)),
+        ("14000.01", (SM, FIN), (SM,)),
+        ("70000.01", (SM, FIN, DIR), (SM,)),
+        ("100000.01", (SM, FIN, DIR), (SM, FIN)),
+    ],
+)
+def test_a_policy_routes_each_currency_it_names_by_that_currencys_totals(
+    total: str, usd_nodes: tuple[ApprovalNode, ...], cny_nodes: tuple[ApprovalNode, ...]
+) -> None:
+    lines = lines_totalling(total)
+    assert USD_TOO.route(lines, Decimal(total), "USD").nodes == usd_nodes
+    assert USD_TOO.route(lines, Decimal(total), "CNY").nodes == cny_nodes
+    if usd_nodes[1:2] == (FIN,):
+        assert (
+            f"total {total} is above 14000" in USD_TOO.route(lines, Decimal(total), "USD").reasons
+        )
+
+
+def test_a_policy_may_keep_its_totals_in_another_currency() -> None:
+    in_euros = ApprovalPolicy(
+        currency="EUR", finance_total_above=Decimal(12_000), director_total_above=Decimal(60_000)
+    )
+    lines = lines_totalling("12000.01")
+    assert in_euros.route(lines, Decimal("12000.01"), "EUR").nodes == (SM, FIN)
+    assert in_euros.route(lines, Decimal("12000.01"), "CNY").nodes == (SM, FIN, DIR)
+
+
+def test_other_currencies_must_not_name_the_policys_own_currency_nor_invert_a_threshold() -> None:
+    with pytest.raises(ValueError, match="must not name CNY, the policy's own currency"):
+        ApprovalPolicy(
+            other_currencies={
+                "CNY": TotalThresholds(
+                    finance_total_above=Decimal(1), director_total_above=Decimal(2)
+                )
+            }
+        )
+    with pytest.raises(ValueError, match="director_total_above must not be below"):
+        TotalThresholds(finance_total_above=Decimal(2), director_total_above=Decimal(1))
+    with pytest.raises(ValueError, match="'usd' is not an ISO 4217 currency code"):
+        ApprovalPolicy(other_currencies={"usd": USD_TOO.other_currencies["USD"]})
+
+
+def test_a_policy_with_other_currencies_is_a_hashable_value() -> None:
+    """Settings are values: equal policies are equal and hash alike, however built."""
+    from_dicts = ApprovalPolicy.model_validate(
+        {
+            "version": "2027.1",
+            "other_currencies": {
+                "USD": {"finance_total_above": "14000", "director_total_above": "70000"}
+            },
+        }
+    )
+    assert from_dicts == USD_TOO and hash(from_dicts) == hash(USD_TOO)
+    assert hash(DEFAULT_APPROVAL_POLICY) == hash(ApprovalPolicy())

@@ -13,7 +13,7 @@ import pytest
 from domain.aggregates.customer import Customer
 from domain.aggregates.opportunity import Opportunity
 from domain.aggregates.order import Order, check_order_for_win
-from domain.approval import DEFAULT_APPROVAL_POLICY, ApprovalNode, ApprovalPolicy
+from domain.approval import DEFAULT_APPROVAL_POLICY, ApprovalNode, ApprovalPolicy, TotalThresholds
 from domain.context import CommandContext
 from domain.errors import RuleViolation
 from domain.events.base import DomainEvent
@@ -164,7 +164,7 @@ def drafted(
         customer_id=customer_id,
         order_type=OrderType.CONTRACT,
         lines=lines,
-        currency="CNY",
+        currency=total.currency,
         total=total,
     )
 
@@ -422,7 +422,7 @@ class TestSubmit:
                 {
                     "submitted_by": REP,
                     "route": (SM,),
-                    "policy_version": "2026.1",
+                    "policy_version": "2026.2",
                     "reasons": ("every order is approved by a sales manager",),
                     "total": SMALL_TOTAL,
                 },
@@ -438,7 +438,7 @@ class TestSubmit:
                 OrderSubmittedForApproval,
                 {
                     "route": FULL_ROUTE,
-                    "policy_version": "2026.1",
+                    "policy_version": "2026.2",
                     "reasons": (
                         "every order is approved by a sales manager",
                         "total 600000.00 is above 100000",
@@ -456,6 +456,49 @@ class TestSubmit:
                 {
                     "route": (SM, FIN),
                     "policy_version": "2027.strict",
+                    "reasons": (
+                        "every order is approved by a sales manager",
+                        "total 999.99 is above 500",
+                    ),
+                },
+            )
+        )
+
+    def test_an_order_in_a_currency_without_thresholds_goes_to_every_node(self) -> None:
+        """999.99 USD: small, but the policy's totals are in yuan, so they cannot clear it."""
+        small_in_dollars = Money(amount=Decimal("999.99"), currency="USD")
+        given(Order, drafted(SMALL_LINES, small_in_dollars)).when(submit()).then(
+            (
+                OrderSubmittedForApproval,
+                {
+                    "route": FULL_ROUTE,
+                    "policy_version": "2026.2",
+                    "reasons": (
+                        "every order is approved by a sales manager",
+                        "policy 2026.2 sets no total thresholds in USD: finance approves",
+                        "policy 2026.2 sets no total thresholds in USD: a director approves",
+                    ),
+                    "total": small_in_dollars,
+                },
+            )
+        )
+
+    def test_an_order_in_a_currency_the_policy_names_is_weighed_in_that_currency(self) -> None:
+        dollars = ApprovalPolicy(
+            version="2027.usd",
+            other_currencies={
+                "USD": TotalThresholds(
+                    finance_total_above=Decimal(500), director_total_above=Decimal(5000)
+                )
+            },
+        )
+        small_in_dollars = Money(amount=Decimal("999.99"), currency="USD")
+        given(Order, drafted(SMALL_LINES, small_in_dollars)).when(submit(dollars)).then(
+            (
+                OrderSubmittedForApproval,
+                {
+                    "route": (SM, FIN),
+                    "policy_version": "2027.usd",
                     "reasons": (
                         "every order is approved by a sales manager",
                         "total 999.99 is above 500",

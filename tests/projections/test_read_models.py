@@ -763,7 +763,7 @@ class TestOrderApprovals:
             "customer_id": customer,
             "total": Decimal("600000.00"),
             "currency": "CNY",
-            "policy_version": "2026.1",
+            "policy_version": "2026.2",
             "reasons": "every order is approved by a sales manager; "
             "total 600000.00 is above 100000; total 600000.00 is above 500000",
             "submitted_by": "rep-1",
