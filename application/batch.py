@@ -41,6 +41,7 @@ from pydantic import ValidationError
 
 from adapters.event_store import AppendConflict, EncodedAppend, EventStore, StreamsMoved
 from adapters.imports.streams import load_streams, unmoved
+from adapters.mapper import ERASURE_TOPIC
 from application import handlers as _handlers
 from application.actor import Actor
 from application.command_log import CommandRecorded, command_stream_id, fingerprint
@@ -53,7 +54,9 @@ from application.handlers.order import ORDER_EXTERNAL_REF_SCOPE
 from application.permissions import authorise
 from application.result import CommandResult
 from application.settings import Settings
+from application.snapshots import Snapshotter
 from application.unit_of_work import UnitOfWork
+from domain.aggregates.base import Aggregate
 from domain.context import CommandContext
 from domain.errors import CRMError, RuleViolation
 from domain.events.base import DomainEvent
@@ -94,6 +97,8 @@ class CheckedCommand:
     outcome: BatchOutcome
     events: tuple[DomainEvent, ...] = ()
     reads: Mapping[UUID, int] = field(default_factory=dict)
+    # Aggregates this command moved across a snapshot interval: snapshotted once stored.
+    due: tuple[Aggregate, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,16 +114,27 @@ class _Write:
 class _Decided:
     events: list[DomainEvent]
     reads: dict[UUID, int]
+    due: tuple[Aggregate, ...] = ()
 
 
 class BatchView:
     """The store as the batch's commands see it: bulk-read streams, plus what the commands
     before this one in the batch recorded. Streams it did not read come from the store."""
 
-    def __init__(self, store: EventStore, streams: dict[UUID, list[DomainEvent]], read: set[UUID]):
+    def __init__(
+        self,
+        store: EventStore,
+        streams: dict[UUID, list[DomainEvent]],
+        read: set[UUID],
+        *,
+        personal_values: bool = True,
+    ):
         self._store = store
         self._streams = streams
         self._read = read
+        # False when the bulk read left personal values encrypted: what is decided from it
+        # is right, but its aggregates must not be snapshotted (a snapshot is a full state).
+        self.personal_values = personal_values
 
     def load(self, aggregate_id: UUID, *, to_version: int | None = None) -> list[DomainEvent]:
         if aggregate_id not in self._read:
@@ -155,12 +171,14 @@ class BatchExecutor:
         *,
         execute: Execute,
         record_for: RecordFor,
+        snapshots: Snapshotter | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
         self._clock = clock
         self._execute = execute
         self._record_for = record_for
+        self._snapshots = snapshots
         self._log = structlog.get_logger("crm").bind(store=store.location.kind)
 
     def run(
@@ -196,6 +214,8 @@ class BatchExecutor:
                 if again:
                     continue
                 self._one_by_one(pending, outcomes, actor)
+            else:
+                self._snapshot(to_store, (d.due for d in decided.values()))
             break
         settled = [cast(BatchOutcome, o) for o in outcomes]
         self._report(settled, len(to_store), started, dry_run=dry_run)
@@ -229,6 +249,7 @@ class BatchExecutor:
                 outcome=outcome,
                 events=tuple(decided.get(index, empty).events),
                 reads=decided.get(index, empty).reads,
+                due=decided.get(index, empty).due,
             )
             for index, (command, outcome) in enumerate(zip(commands, settled, strict=True))
         ]
@@ -316,6 +337,9 @@ class BatchExecutor:
         if moved:
             self._log.info("batch_stale", commands=len(checked), moved_streams=max(moved, 0))
             return self._run_again(prepared, actor)
+        self._snapshot(
+            [event for item in checked for event in item.events], (item.due for item in checked)
+        )
         self._report(prepared.outcomes, prepared.events, started, dry_run=False)
         return prepared.outcomes, False
 
@@ -354,12 +378,12 @@ class BatchExecutor:
                     outcomes[item.index] = BatchOutcome(error=error)
                 continue
             try:
-                result, events, reads = self._handle(item, actor, view, stamp, record=record)
+                result, events, reads, due = self._handle(item, actor, view, stamp, record=record)
             except (CRMError, ValidationError) as error:
                 outcomes[item.index] = BatchOutcome(error=error)
                 continue
             view.record(events)
-            decided[item.index] = _Decided(events, reads)
+            decided[item.index] = _Decided(events, reads, due)
             outcomes[item.index] = BatchOutcome(result=result)
 
         for index, replay in self._replayed(replays).items():
@@ -428,11 +452,12 @@ class BatchExecutor:
         reads: frozenset[str] | None = (
             None if any(i.command.reads_personal_values for i in pending) else frozenset()
         )
-        return BatchView(self._store, load_streams(self._store, wanted, reads=reads), wanted)
+        streams = load_streams(self._store, wanted, reads=reads)
+        return BatchView(self._store, streams, wanted, personal_values=reads is None)
 
     def _handle(
         self, item: _Pending, actor: Actor, view: BatchView, stamp: str, *, record: bool
-    ) -> tuple[CommandResult, list[DomainEvent], dict[UUID, int]]:
+    ) -> tuple[CommandResult, list[DomainEvent], dict[UUID, int], tuple[Aggregate, ...]]:
         command = item.command
         command_id = cast(str, command.command_id)
         context = actor.context(
@@ -445,7 +470,29 @@ class BatchExecutor:
         if record:  # a dry run stores nothing, so it needs no idempotency record
             events.append(self._record_for(command_id, command, context, result, stamp))
         reads = {stream_id: v for stream_id, v in uow.versions_before.items() if v > 0}
-        return result, events, reads
+        return result, events, reads, self._due(uow, view)
+
+    def _due(self, uow: UnitOfWork, view: BatchView) -> tuple[Aggregate, ...]:
+        """The aggregates this command moved across a snapshot interval, as ``execute``
+        snapshots them. Each command decides on aggregates of its own (loaded from the
+        batch's view), so a later command of the batch does not change these."""
+        if self._snapshots is None or not view.personal_values:
+            return ()
+        due = self._snapshots.due
+        before = uow.versions_before
+        return tuple(a for a in uow.aggregates if due(before.get(a.id, 0), a.version))
+
+    def _snapshot(self, stored: Sequence[DomainEvent], due: Iterable[Sequence[Aggregate]]) -> None:
+        """After the append: a snapshot never holds an event the store lacks. None in a
+        batch that erases: a customer's snapshot, personal values in clear, queued before
+        its erasure was stored would be written after the erasure deleted its snapshot."""
+        if self._snapshots is None:
+            return
+        aggregates = [aggregate for each in due for aggregate in each]
+        if not aggregates or any(event.event_type() == ERASURE_TOPIC for event in stored):
+            return
+        for aggregate in aggregates:
+            self._snapshots.take(aggregate)
 
     def _replayed(self, replays: dict[int, CommandRecorded]) -> dict[int, CommandResult]:
         """The first results of commands recorded before, their events read in bulk."""

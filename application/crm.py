@@ -269,6 +269,7 @@ class CRM:
             self._clock,
             execute=self.execute,
             record_for=self._command_record,
+            snapshots=self.snapshots,
         )
 
     @staticmethod

@@ -15,12 +15,13 @@ from adapters.audit.verify import verify_chains
 from adapters.cli.demo import run_demo
 from adapters.snapshot_store import SnapshotStore
 from application import CRM
-from application.commands import AwardLoyaltyPoints, RecordContact
+from application.commands import AwardLoyaltyPoints, EraseCustomerPersonalData, RecordContact
 from application.settings import Settings
 from application.snapshots import SnapshotError, decode_state, encode_state, fingerprint
 from domain.aggregates import Complaint, Customer, Opportunity, Order
 from domain.aggregates.base import Aggregate
 from tests.application.builders import ADMIN, register
+from tests.imports.test_execute_batch import order
 
 KINDS: tuple[type[Aggregate], ...] = (Customer, Opportunity, Order, Complaint)
 
@@ -155,3 +156,75 @@ def test_snapshots_are_off_when_the_interval_is_zero(store_url: str) -> None:
         customer_id = register(crm)
         assert crm.snapshots is None
         assert crm.load(Customer, customer_id).version == 1
+
+
+def awards(customer_id: UUID, count: int) -> list[AwardLoyaltyPoints]:
+    return [
+        AwardLoyaltyPoints(customer_id=customer_id, points=10 + n, reason="purchase")
+        for n in range(count)
+    ]
+
+
+def snapshot_version(crm: CRM, aggregate_id: UUID) -> int | None:
+    assert crm.snapshots is not None
+    crm.snapshots.flush()
+    stored = SnapshotStore(crm.store).get(aggregate_id)
+    return None if stored is None else stored.version
+
+
+def test_a_batch_snapshots_a_stream_it_moves_across_the_interval(snapshotting: CRM) -> None:
+    """As ``execute`` would: the versions 2..12 of one batch cross 5 and 10."""
+    crm = snapshotting
+    customer_id = register(crm)
+    outcomes = crm.execute_batch(awards(customer_id, 11), actor=ADMIN)
+
+    assert all(outcome.ok for outcome in outcomes)
+    assert snapshot_version(crm, customer_id) == 10
+    replayed = Customer.replay(crm.store.load(customer_id))
+    assert state(crm.load(Customer, customer_id)) == state(replayed)
+    assert replayed.version == 12
+
+
+def test_checked_commands_written_later_snapshot_what_they_stored(snapshotting: CRM) -> None:
+    crm = snapshotting
+    customer_id = register(crm)
+    checked = crm.check_batch(awards(customer_id, 6), actor=ADMIN)
+    assert snapshot_version(crm, customer_id) is None  # checking stores nothing
+
+    outcomes = crm.write_checked(checked, actor=ADMIN)
+
+    assert all(outcome.ok for outcome in outcomes)
+    assert snapshot_version(crm, customer_id) == 5
+    loaded = crm.load(Customer, customer_id)
+    assert state(loaded) == state(Customer.replay(crm.store.load(customer_id)))
+    assert loaded.version == 7
+
+
+def test_a_batch_that_erases_a_customer_snapshots_nothing(snapshotting: CRM) -> None:
+    """A snapshot holds personal values in clear: queued before the erasure was stored, it
+    would be written after the erasure deleted the customer's snapshot."""
+    crm = snapshotting
+    customer_id = register(crm)
+    erase = EraseCustomerPersonalData(customer_id=customer_id, reason="DSR-1")
+    outcomes = crm.execute_batch([*awards(customer_id, 5), erase], actor=ADMIN)
+
+    assert all(outcome.ok for outcome in outcomes)
+    assert snapshot_version(crm, customer_id) is None
+    assert crm.load(Customer, customer_id).version == 7
+
+
+def test_nothing_decided_from_a_read_without_personal_values_is_snapshotted(
+    store_url: str,
+) -> None:
+    """A batch of orders reads their customers without decrypting them: right for deciding
+    an order, but no state built from such a read may become a snapshot. (With an interval
+    of 1, the order's version 1 would be due.)"""
+    with CRM.open(store_url, settings=Settings(snapshot_interval=1)) as crm:
+        customer_id = register(crm)
+        assert snapshot_version(crm, customer_id) == 1  # via execute, decrypted
+        outcomes = crm.execute_batch([order(customer_id, "O-1")], actor=ADMIN)
+
+        assert all(outcome.ok for outcome in outcomes)
+        order_id = outcomes[0].result.aggregate_id  # type: ignore[union-attr]
+        assert snapshot_version(crm, order_id) is None
+        assert snapshot_version(crm, customer_id) == 1
