@@ -200,6 +200,7 @@ class BatchExecutor:
             if not to_store or dry_run:
                 break
             read = looked_at(to_store, (d.reads for d in decided.values()), continued=False)
+            self._flush_snapshots_before_erasure(_erases(to_store))
             try:
                 self._store.append(to_store, before_insert=unmoved(self._store, read))
             except AppendConflict as conflict:  # a stream written was taken, or one read moved
@@ -326,6 +327,7 @@ class BatchExecutor:
         if prepared.encoded is None:
             return prepared.outcomes, False
         moved = 0
+        self._flush_snapshots_before_erasure(bool(prepared.encoded.keys.destroyed))
         try:
             self._store.append_encoded(
                 prepared.encoded, before_insert=unmoved(self._store, prepared.read)
@@ -482,14 +484,20 @@ class BatchExecutor:
         before = uow.versions_before
         return tuple(a for a in uow.aggregates if due(before.get(a.id, 0), a.version))
 
+    def _flush_snapshots_before_erasure(self, erases: bool) -> None:
+        """Before storing an erasure, as ``execute`` does: a snapshot an earlier batch queued
+        (personal values in clear) must not land after the erasure deleted the customer's."""
+        if erases and self._snapshots is not None:
+            self._snapshots.flush()
+
     def _snapshot(self, stored: Sequence[DomainEvent], due: Iterable[Sequence[Aggregate]]) -> None:
         """After the append: a snapshot never holds an event the store lacks. None in a
-        batch that erases: a customer's snapshot, personal values in clear, queued before
-        its erasure was stored would be written after the erasure deleted its snapshot."""
+        batch that erases: a customer's snapshot queued after its erasure was stored would
+        be written after the erasure deleted its snapshot."""
         if self._snapshots is None:
             return
         aggregates = [aggregate for each in due for aggregate in each]
-        if not aggregates or any(event.event_type() == ERASURE_TOPIC for event in stored):
+        if not aggregates or _erases(stored):
             return
         for aggregate in aggregates:
             self._snapshots.take(aggregate)
@@ -557,6 +565,10 @@ def looked_at(
         if first > 1:
             read[stream_id] = first - 1
     return read
+
+
+def _erases(events: Iterable[DomainEvent]) -> bool:
+    return any(event.event_type() == ERASURE_TOPIC for event in events)
 
 
 def _check_record(command_id: str, stamp: str, record: DomainEvent) -> CommandRecorded:

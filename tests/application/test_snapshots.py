@@ -4,6 +4,7 @@ event gives, and a snapshot this code cannot trust must be ignored, never believ
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -228,3 +229,56 @@ def test_nothing_decided_from_a_read_without_personal_values_is_snapshotted(
         order_id = outcomes[0].result.aggregate_id  # type: ignore[union-attr]
         assert snapshot_version(crm, order_id) is None
         assert snapshot_version(crm, customer_id) == 1
+
+
+PHONE = "+86 139 0000 7777"
+
+
+@pytest.fixture
+def late_snapshots(monkeypatch: pytest.MonkeyPatch, store_url: str) -> Iterator[CRM]:
+    """Snapshots written half a second after they are asked for (a busy database): what a
+    batch queued lands after whatever the next batch stores, unless someone waits for it."""
+    real = SnapshotStore.put
+
+    def late(self: SnapshotStore, *args: Any) -> None:
+        time.sleep(0.5)
+        real(self, *args)
+
+    monkeypatch.setattr(SnapshotStore, "put", late)
+    with CRM.open(store_url, settings=Settings(snapshot_interval=5)) as crm:
+        yield crm
+
+
+def snapshot_state(crm: CRM, customer_id: UUID) -> str:
+    assert crm.snapshots is not None
+    crm.snapshots.flush()
+    stored = SnapshotStore(crm.store).get(customer_id)
+    return "" if stored is None else stored.state
+
+
+def test_an_erasing_batch_waits_for_the_snapshot_an_earlier_batch_queued(
+    late_snapshots: CRM,
+) -> None:
+    """Batch one takes the customer to version 5 (a snapshot, the phone in clear); batch two
+    erases them. The erasure deletes the customer's snapshot: it must find it there."""
+    crm = late_snapshots
+    customer_id = register(crm, kind="individual", name="Wei Zhang", phone=PHONE)
+    assert all(o.ok for o in crm.execute_batch(awards(customer_id, 4), actor=ADMIN))
+    erase = EraseCustomerPersonalData(customer_id=customer_id, reason="DSR-1")
+    assert all(o.ok for o in crm.execute_batch([erase], actor=ADMIN))
+
+    assert PHONE not in snapshot_state(crm, customer_id)
+
+
+def test_a_checked_erasure_written_after_a_snapshotting_batch_waits_for_it(
+    late_snapshots: CRM,
+) -> None:
+    crm = late_snapshots
+    customer_id = register(crm, kind="individual", name="Wei Zhang", phone=PHONE)
+    erase = EraseCustomerPersonalData(customer_id=customer_id, reason="DSR-1")
+    checked = crm.check_batch([*awards(customer_id, 4), erase], actor=ADMIN)
+    for outcomes in crm.write_checked_batches([checked[:4], checked[4:]], actor=ADMIN):
+        assert all(o.ok for o in outcomes)
+
+    assert PHONE not in snapshot_state(crm, customer_id)
+    assert crm.load(Customer, customer_id).version == 6
