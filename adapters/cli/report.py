@@ -59,11 +59,12 @@ def parse_instant(text: str) -> datetime:
     instant without an offset is taken as UTC. A date in ISO 8601's basic form (20251231)
     is a date too: read as an instant it meant the start of that day, not the end."""
     try:
-        if "T" not in text and " " not in text:
-            day = date.fromisoformat(text)
-            return datetime.combine(day + timedelta(days=1), time(), UTC) - timedelta(
-                microseconds=1
-            )
+        day = date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        return datetime.combine(day + timedelta(days=1), time(), UTC) - timedelta(microseconds=1)
+    try:
         instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ReportError(

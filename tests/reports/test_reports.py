@@ -170,6 +170,8 @@ def test_the_refused_export_name_left_every_table_in_place(
         ("2025-12-31T08:00:00", datetime(2025, 12, 31, 8, tzinfo=UTC)),
         ("2025-12-31T08:00:00+08:00", datetime(2025, 12, 31, 0, tzinfo=UTC)),
         ("2025-12-31T08:00:00Z", datetime(2025, 12, 31, 8, tzinfo=UTC)),
+        ("2025-12-31t08:00:00Z", datetime(2025, 12, 31, 8, tzinfo=UTC)),  # RFC 3339 allows it
+        ("2025-12-31 08:00:00+00:00", datetime(2025, 12, 31, 8, tzinfo=UTC)),
     ],
 )
 def test_as_of_reads_a_date_as_the_end_of_that_utc_day(text: str, instant: datetime) -> None:
