@@ -7,10 +7,11 @@ even after the thresholds have changed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, PlainSerializer, model_validator
 
 from domain.lines import PricedLine
 from domain.values import Amount, Code, CurrencyCode, Percentage, ValueObject
@@ -36,6 +37,35 @@ class ApprovalRoute(ValueObject):
     nodes: tuple[ApprovalNode, ...] = Field(min_length=1)
     policy_version: Code
     reasons: tuple[str, ...]
+
+
+class ReadOnlyMapping(Mapping[str, Any]):
+    """A mapping that cannot change once made, and hashes, pickles and copies as a value:
+    a frozen policy whose thresholds could change in place would route otherwise under the
+    same version (``types.MappingProxyType`` neither hashes nor pickles)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __reduce__(self) -> tuple[type[ReadOnlyMapping], tuple[dict[str, Any]]]:
+        return (ReadOnlyMapping, (self._items,))
+
+    def __repr__(self) -> str:
+        return f"ReadOnlyMapping({self._items!r})"
 
 
 class TotalThresholds(ValueObject):
@@ -64,7 +94,11 @@ class ApprovalPolicy(ValueObject):
     finance_discount_above: Percentage = Decimal(15)
     finance_total_above: Amount = Decimal(100_000)
     director_total_above: Amount = Decimal(500_000)
-    other_currencies: dict[CurrencyCode, TotalThresholds] = Field(default_factory=dict)
+    other_currencies: Annotated[
+        Mapping[CurrencyCode, TotalThresholds],
+        AfterValidator(ReadOnlyMapping),
+        PlainSerializer(dict, return_type=dict[CurrencyCode, TotalThresholds]),
+    ] = Field(default_factory=lambda: ReadOnlyMapping({}))
 
     @model_validator(mode="after")
     def _director_above_finance(self) -> ApprovalPolicy:
@@ -75,12 +109,6 @@ class ApprovalPolicy(ValueObject):
                 f"other_currencies must not name {self.currency}, the policy's own currency"
             )
         return self
-
-    def __hash__(self) -> int:
-        """Hashable as before ``other_currencies`` (a dict) was added: settings are values."""
-        fields = (self.version, self.currency, self.finance_discount_above)
-        totals = (self.finance_total_above, self.director_total_above)
-        return hash((fields, totals, tuple(sorted(self.other_currencies.items()))))
 
     def totals_in(self, currency: str) -> TotalThresholds | None:
         """The total thresholds for orders in ``currency``; None when the policy has none."""

@@ -5,6 +5,8 @@ currency (CNY by default) or in one it names; an order in any other goes to ever
 
 from __future__ import annotations
 
+import copy
+import pickle
 from decimal import Decimal
 
 import pytest
@@ -302,3 +304,14 @@ def test_a_policy_with_other_currencies_is_a_hashable_value() -> None:
     )
     assert from_dicts == USD_TOO and hash(from_dicts) == hash(USD_TOO)
     assert hash(DEFAULT_APPROVAL_POLICY) == hash(ApprovalPolicy())
+    assert ApprovalPolicy.model_validate_json(USD_TOO.model_dump_json()) == USD_TOO
+    assert copy.deepcopy(USD_TOO) == USD_TOO == pickle.loads(pickle.dumps(USD_TOO))  # noqa: S301
+
+
+def test_a_policys_other_currencies_cannot_change_in_place() -> None:
+    """Frozen all through: otherwise it would route otherwise under the same version (and
+    the default policy's mapping is shared by every CRM of the process)."""
+    for policy in (USD_TOO, DEFAULT_APPROVAL_POLICY):
+        with pytest.raises(TypeError):
+            policy.other_currencies["EUR"] = USD_TOO.other_currencies["USD"]  # type: ignore[index]
+    assert DEFAULT_APPROVAL_POLICY.totals_in("EUR") is None
