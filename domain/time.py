@@ -29,6 +29,12 @@ def ensure_utc(moment: datetime) -> datetime:
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 
 
+NUMBER_FOR_INSTANT = (
+    "a number is not a date and time: write it in ISO 8601 with its offset, "
+    "e.g. 2024-05-01T09:30:00+08:00 (Unix time is refused)"
+)
+
+
 def refuse_number_as_date(value: Any) -> Any:
     """For pydantic date fields, before parsing (see ``_is_number``)."""
     if _is_number(value):
@@ -39,10 +45,7 @@ def refuse_number_as_date(value: Any) -> Any:
 def refuse_number_as_instant(value: Any) -> Any:
     """For pydantic datetime fields, before parsing (see ``_is_number``)."""
     if _is_number(value):
-        raise ValueError(
-            "a number is not a date and time: write it in ISO 8601 with its offset, "
-            "e.g. 2024-05-01T09:30:00+08:00 (Unix time is refused)"
-        )
+        raise ValueError(NUMBER_FOR_INSTANT)
     return value
 
 

@@ -28,10 +28,16 @@ from application.commands.base import Command
 from application.commands.order import ImportOrder
 from application.errors import NotFound
 from domain.errors import CRMError, RuleViolation
+from domain.time import NUMBER_FOR_INSTANT
 
 CODE = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 INSTANT_COLUMNS = ("registered_at", "approved_at", "fulfilled_at", "paid_at", "cancelled_at")
+# A command's instant refuses a number (domain/time.py); a file may also give a bare date.
+NUMBER_IN_INSTANT_COLUMN = (
+    "a number is not a date: write YYYY-MM-DD (00:00 UTC) or ISO 8601 with an offset, "
+    "e.g. 2024-05-01T09:30:00+08:00"
+)
 
 # Command field -> CSV column, where their names differ.
 CUSTOMER_COLUMN = {"occurred_at": "registered_at", "command_id": "external_ref"}
@@ -220,6 +226,8 @@ def validation_errors(source: Source, error: ValidationError) -> list[RowError]:
             continue  # only says that the order's bad lines were dropped: already reported
         line, column = source.locate(tuple(detail["loc"]))
         reason = detail["msg"].removeprefix("Value error, ")
+        if column in INSTANT_COLUMNS and reason == NUMBER_FOR_INSTANT:
+            reason = NUMBER_IN_INSTANT_COLUMN
         given = detail.get("input")
         if isinstance(given, str) and detail["type"] != "missing":
             given = _as_written(given)

@@ -233,9 +233,10 @@ def test_a_compact_date_is_refused_in_every_date_column_not_read_as_unix_time(
     assert where(customer_errors) == [(2, "birthday"), (2, "registered_at")]
     reasons = {(e.line, e.column): e.reason for e in order_errors + customer_errors}
     assert reasons[(2, "approved_at")] == (
-        "a number is not a date and time: write it in ISO 8601 with its offset, e.g. "
-        "2024-05-01T09:30:00+08:00 (Unix time is refused) (got '20240101')"
+        "a number is not a date: write YYYY-MM-DD (00:00 UTC) or ISO 8601 with an offset, "
+        "e.g. 2024-05-01T09:30:00+08:00 (got '20240101')"
     )
+    assert reasons[(2, "registered_at")] == reasons[(2, "approved_at")]
     assert reasons[(2, "birthday")] == (
         "a number is not a date: write it in ISO 8601, e.g. 2024-05-01 (got '19900101')"
     )
