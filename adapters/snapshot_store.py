@@ -3,6 +3,11 @@
 One row per aggregate, replaced when a newer snapshot is written (an older one can only
 arrive late from a slow writer, and then it loses). Rows are disposable: deleting the
 table only makes long streams load slower until the next snapshots are taken.
+
+A customer's snapshot holds its personal values in clear, and an erasure deletes it in the
+erasure's own transaction. A snapshot taken before the erasure but written after it, by
+any process, would bring them back: writing one first makes sure the customer is not
+erased, in the same transaction (``_erased``).
 """
 
 from __future__ import annotations
@@ -11,10 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from adapters.event_store import EventStore
+from adapters.event_store import EVENTS_TABLE, EventStore
+from adapters.keys import KEYS_TABLE
+from adapters.mapper import ERASURE_TOPIC
 from adapters.sql import Dialect, dialect_of, execute, query, read_transaction, write_transaction
 
 TABLE = "aggregate_snapshots"
+CUSTOMER_KIND = "customer"
 PG_COLUMNS = (
     "aggregate_id uuid PRIMARY KEY, kind text NOT NULL, version integer NOT NULL, "
     "fingerprint text NOT NULL, state text NOT NULL, taken_at text NOT NULL"
@@ -65,6 +73,8 @@ class SnapshotStore:
     ) -> None:
         d = self._dialect
         with write_transaction(self._store) as cursor:
+            if kind == CUSTOMER_KIND and self._erased(cursor, aggregate_id):
+                return
             execute(
                 cursor,
                 d,
@@ -84,6 +94,35 @@ class SnapshotStore:
                     datetime.now(UTC).isoformat(),
                 ],
             )
+
+    def _erased(self, cursor: object, customer_id: UUID) -> bool:
+        """Whether the customer's personal data was erased, decided so that no erasure can
+        commit between this look and the snapshot's own commit unseen. A customer with a
+        key: the key row is locked (PostgreSQL: FOR SHARE), so an erasure, which deletes
+        it, waits for this transaction and then deletes the snapshot written here; one
+        that deleted it first makes this wait, then finds no key. A customer without one
+        (erased, or with no personal value ever): erased when its stream holds the
+        erasure. On SQLite the write transaction alone serialises the two."""
+        d = self._dialect
+        lock = " FOR SHARE" if d.kind == "postgres" else ""
+        keyed = query(
+            cursor,
+            d,
+            f"SELECT 1 AS one FROM {d.table(KEYS_TABLE)} WHERE customer_id = {d.param}{lock}",  # noqa: S608 # nosec B608 # quoted constant name
+            [self._id(customer_id)],
+        )
+        if keyed:
+            return False
+        stream = customer_id if d.kind == "postgres" else customer_id.hex
+        return bool(
+            query(
+                cursor,
+                d,
+                f"SELECT 1 AS one FROM {d.table(EVENTS_TABLE)} "  # noqa: S608 # nosec B608 # quoted constant name
+                f"WHERE originator_id = {d.param} AND topic = {d.param} LIMIT 1",
+                [stream, ERASURE_TOPIC],
+            )
+        )
 
     def _id(self, aggregate_id: UUID) -> object:
         return aggregate_id if self._dialect.kind == "postgres" else str(aggregate_id)

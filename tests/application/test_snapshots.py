@@ -282,3 +282,34 @@ def test_a_checked_erasure_written_after_a_snapshotting_batch_waits_for_it(
 
     assert PHONE not in snapshot_state(crm, customer_id)
     assert crm.load(Customer, customer_id).version == 6
+
+
+def test_a_snapshot_written_after_another_process_erased_the_customer_is_dropped(
+    late_snapshots: CRM, store_url: str
+) -> None:
+    """This process queues a snapshot (the phone in clear); another erases the customer
+    before it is written. The erasure deleted the customer's snapshot, and the late one
+    must not bring the phone back: writing it first looks whether the customer was erased."""
+    crm = late_snapshots
+    customer_id = register(crm, kind="individual", name="Wei Zhang", phone=PHONE)
+    for command in awards(customer_id, 4):  # version 5: a snapshot, half a second late
+        crm.execute(command, actor=ADMIN)
+    with CRM.open(store_url, settings=Settings(snapshot_interval=0)) as other:
+        other.execute(
+            EraseCustomerPersonalData(customer_id=customer_id, reason="DSR-1"), actor=ADMIN
+        )
+
+    assert snapshot_state(crm, customer_id) == ""
+    assert crm.load(Customer, customer_id).version == 6
+
+
+def test_snapshots_of_customers_with_and_without_personal_data_are_still_written(
+    snapshotting: CRM,
+) -> None:
+    crm = snapshotting
+    person = register(crm, kind="individual", name="Wei Zhang", phone=PHONE)  # has a key
+    company = register(crm)  # a company's name is not personal data: no key
+    for customer_id in (person, company):
+        crm.execute_batch(awards(customer_id, 4), actor=ADMIN)
+
+    assert snapshot_version(crm, person) == snapshot_version(crm, company) == 5
