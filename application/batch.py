@@ -200,7 +200,8 @@ class BatchExecutor:
             if not to_store or dry_run:
                 break
             read = looked_at(to_store, (d.reads for d in decided.values()), continued=False)
-            self._flush_snapshots_before_erasure(_erases(to_store))
+            erases = _erases(to_store)
+            self._flush_snapshots_before_erasure(erases)
             try:
                 self._store.append(to_store, before_insert=unmoved(self._store, read))
             except AppendConflict as conflict:  # a stream written was taken, or one read moved
@@ -216,7 +217,7 @@ class BatchExecutor:
                     continue
                 self._one_by_one(pending, outcomes, actor)
             else:
-                self._snapshot(to_store, (d.due for d in decided.values()))
+                self._snapshot((d.due for d in decided.values()), erases=erases)
             break
         settled = [cast(BatchOutcome, o) for o in outcomes]
         self._report(settled, len(to_store), started, dry_run=dry_run)
@@ -327,7 +328,8 @@ class BatchExecutor:
         if prepared.encoded is None:
             return prepared.outcomes, False
         moved = 0
-        self._flush_snapshots_before_erasure(bool(prepared.encoded.keys.destroyed))
+        erases = bool(prepared.encoded.keys.destroyed)  # encoding an erasure destroys a key
+        self._flush_snapshots_before_erasure(erases)
         try:
             self._store.append_encoded(
                 prepared.encoded, before_insert=unmoved(self._store, prepared.read)
@@ -339,9 +341,7 @@ class BatchExecutor:
         if moved:
             self._log.info("batch_stale", commands=len(checked), moved_streams=max(moved, 0))
             return self._run_again(prepared, actor)
-        self._snapshot(
-            [event for item in checked for event in item.events], (item.due for item in checked)
-        )
+        self._snapshot((item.due for item in checked), erases=erases)
         self._report(prepared.outcomes, prepared.events, started, dry_run=False)
         return prepared.outcomes, False
 
@@ -490,17 +490,15 @@ class BatchExecutor:
         if erases and self._snapshots is not None:
             self._snapshots.flush()
 
-    def _snapshot(self, stored: Sequence[DomainEvent], due: Iterable[Sequence[Aggregate]]) -> None:
-        """After the append: a snapshot never holds an event the store lacks. None in a
+    def _snapshot(self, due: Iterable[Sequence[Aggregate]], *, erases: bool) -> None:
+        """After the append: a snapshot never holds an event the store lacks. None after a
         batch that erases: a customer's snapshot queued after its erasure was stored would
         be written after the erasure deleted its snapshot."""
-        if self._snapshots is None:
+        if self._snapshots is None or erases:
             return
-        aggregates = [aggregate for each in due for aggregate in each]
-        if not aggregates or _erases(stored):
-            return
-        for aggregate in aggregates:
-            self._snapshots.take(aggregate)
+        for aggregates in due:
+            for aggregate in aggregates:
+                self._snapshots.take(aggregate)
 
     def _replayed(self, replays: dict[int, CommandRecorded]) -> dict[int, CommandResult]:
         """The first results of commands recorded before, their events read in bulk."""

@@ -101,7 +101,7 @@ class ApprovalPolicy(ValueObject):
     ] = Field(default_factory=lambda: ReadOnlyMapping({}))
 
     @model_validator(mode="after")
-    def _director_above_finance(self) -> ApprovalPolicy:
+    def _consistent(self) -> ApprovalPolicy:
         if self.director_total_above < self.finance_total_above:
             raise ValueError("director_total_above must not be below finance_total_above")
         if self.currency in self.other_currencies:

@@ -27,8 +27,6 @@ def ensure_utc(moment: datetime) -> datetime:
 
 # What pydantic's lax mode would read as Unix time: 20240101, "20240101", "1.7e9", ...
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
-
-
 NUMBER_FOR_INSTANT = (
     "a number is not a date and time: write it in ISO 8601 with its offset, "
     "e.g. 2024-05-01T09:30:00+08:00 (Unix time is refused)"
