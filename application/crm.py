@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self, TypeVar
@@ -157,6 +157,18 @@ class CRM:
             self._complete_erasure()
         return result
 
+    def _complete_erasures(
+        self, commands: Sequence[Command], outcomes: Sequence[BatchOutcome]
+    ) -> None:
+        """A batch that erased someone completes it as ``execute`` does, once."""
+        if any(
+            isinstance(command, EraseCustomerPersonalData)
+            and outcome.result is not None
+            and not outcome.result.replayed
+            for command, outcome in zip(commands, outcomes, strict=True)
+        ):
+            self._complete_erasure()
+
     def _complete_erasure(self) -> None:
         """The erasure is recorded and the key gone; now the read models blank the values
         they hold, and SQLite's write-ahead log drops the pages that held them, so that no
@@ -234,7 +246,10 @@ class CRM:
         stopped it alone (the others are still recorded). ``dry_run`` checks everything
         and records nothing. See ``application/batch.py``.
         """
-        return self._batch().run(commands, actor=actor, dry_run=dry_run)
+        outcomes = self._batch().run(commands, actor=actor, dry_run=dry_run)
+        if not dry_run:
+            self._complete_erasures(commands, outcomes)
+        return outcomes
 
     def check_batch(
         self, commands: Sequence[Command], *, actor: Actor, validated: bool = False
@@ -252,7 +267,9 @@ class CRM:
     ) -> list[BatchOutcome]:
         """Store checked commands in one transaction; if the store has changed since the
         check where their decisions read it, they run again as by ``execute_batch``."""
-        return self._batch().write(checked, actor=actor)
+        outcomes = self._batch().write(checked, actor=actor)
+        self._complete_erasures([item.command for item in checked], outcomes)
+        return outcomes
 
     def write_checked_batches(
         self, batches: Iterable[Sequence[CheckedCommand]], *, actor: Actor
@@ -260,7 +277,23 @@ class CRM:
         """``write_checked`` for each batch in turn, yielding its outcomes, the next batch
         encoded while the one before is stored. A batch is stored only after the outcomes
         of the one before were taken: stop (or close the iterator) and nothing more is."""
-        return self._batch().write_all(batches, actor=actor)
+        return self._write_all(batches, actor)
+
+    def _write_all(
+        self, batches: Iterable[Sequence[CheckedCommand]], actor: Actor
+    ) -> Generator[list[BatchOutcome], None, None]:
+        # The batches as the writer takes them, to know each one's commands afterwards.
+        taken: list[Sequence[CheckedCommand]] = []
+
+        def taking() -> Iterator[Sequence[CheckedCommand]]:
+            for checked in batches:
+                taken.append(checked)
+                yield checked
+
+        for outcomes in self._batch().write_all(taking(), actor=actor):
+            checked = taken.pop(0)
+            self._complete_erasures([item.command for item in checked], outcomes)
+            yield outcomes
 
     def _batch(self) -> BatchExecutor:
         return BatchExecutor(

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -229,6 +230,47 @@ def test_after_erasure_no_table_or_file_holds_her_personal_data(
     assert key_of(store_url, customer) is None
     assert key_of(store_url, company) is not None
     assert crm.load(Customer, company).profile.contact.email == COMPANY_EMAIL
+
+
+def erase_in_one_batch(crm: CRM, customer_id: UUID) -> None:
+    command = EraseCustomerPersonalData(customer_id=customer_id, reason="DSR-2026-17")
+    with freeze_time(START + timedelta(days=40)):
+        (outcome,) = crm.execute_batch([command], actor=DIRECTOR)
+    assert outcome.ok
+
+
+def erase_checked_then_written(crm: CRM, customer_id: UUID) -> None:
+    command = EraseCustomerPersonalData(customer_id=customer_id, reason="DSR-2026-17")
+    with freeze_time(START + timedelta(days=40)):
+        checked = crm.check_batch([command], actor=DIRECTOR)
+        for outcomes in crm.write_checked_batches([checked], actor=DIRECTOR):
+            assert all(outcome.ok for outcome in outcomes)
+
+
+def erase_checked_then_written_alone(crm: CRM, customer_id: UUID) -> None:
+    command = EraseCustomerPersonalData(customer_id=customer_id, reason="DSR-2026-17")
+    with freeze_time(START + timedelta(days=40)):
+        checked = crm.check_batch([command], actor=DIRECTOR)
+        assert all(outcome.ok for outcome in crm.write_checked(checked, actor=DIRECTOR))
+
+
+@pytest.mark.parametrize(
+    "erasing",
+    [erase_in_one_batch, erase_checked_then_written, erase_checked_then_written_alone],
+    ids=lambda f: f.__name__,
+)
+def test_an_erasure_in_a_batch_leaves_no_clear_text_either(
+    erased_store: tuple[CRM, UUID, UUID], store_url: str, erasing: Any
+) -> None:
+    """As through ``execute``: the read models blank her at once, and on SQLite the
+    write-ahead log drops the pages that held her (no catch-up left to the host)."""
+    crm, customer, _ = erased_store
+    assert clear_text_found(crm, store_url, PERSONAL) == {NAME, BIRTHDAY.isoformat()}
+
+    erasing(crm, customer)
+
+    assert clear_text_found(crm, store_url, PERSONAL) == set()
+    assert lifecycle_row(crm, customer)["display_name"] == ERASED_NAME
 
 
 def test_read_models_show_her_as_erased_and_every_count_and_amount_is_unchanged(
