@@ -6,8 +6,8 @@ table only makes long streams load slower until the next snapshots are taken.
 
 A customer's snapshot holds its personal values in clear, and an erasure deletes it in the
 erasure's own transaction. A snapshot taken before the erasure but written after it, by
-any process, would bring them back: writing one first makes sure the customer is not
-erased, in the same transaction (``_erased``).
+any process, would bring them back: writing one first makes sure the customer was not
+erased since, in the same transaction (``_erased_since``).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ class SnapshotStore:
     ) -> None:
         d = self._dialect
         with write_transaction(self._store) as cursor:
-            if kind == CUSTOMER_KIND and self._erased(cursor, aggregate_id):
+            if kind == CUSTOMER_KIND and self._erased_since(cursor, aggregate_id, version):
                 return
             execute(
                 cursor,
@@ -95,14 +95,16 @@ class SnapshotStore:
                 ],
             )
 
-    def _erased(self, cursor: object, customer_id: UUID) -> bool:
-        """Whether the customer's personal data was erased, decided so that no erasure can
-        commit between this look and the snapshot's own commit unseen. A customer with a
-        key: the key row is locked (PostgreSQL: FOR SHARE), so an erasure, which deletes
-        it, waits for this transaction and then deletes the snapshot written here; one
-        that deleted it first makes this wait, then finds no key. A customer without one
-        (erased, or with no personal value ever): erased when its stream holds the
-        erasure. On SQLite the write transaction alone serialises the two."""
+    def _erased_since(self, cursor: object, customer_id: UUID, version: int) -> bool:
+        """Whether the customer was erased after ``version``, the snapshot's (one taken after
+        the erasure holds only blanked values, and is kept). A customer with a key: the
+        key row is locked (PostgreSQL: FOR SHARE), so an erasure, which deletes it, waits
+        for this transaction and then deletes the snapshot written here; one that deleted
+        it first makes this wait, then finds no key. A customer without one: its stream's
+        tail is read for the erasure. One committing meanwhile can be missed there, but
+        such a customer has never had a personal value (its key comes with the first, in
+        the same transaction), so its snapshot holds none. On SQLite the write transaction
+        serialises the two."""
         d = self._dialect
         lock = " FOR SHARE" if d.kind == "postgres" else ""
         keyed = query(
@@ -119,8 +121,9 @@ class SnapshotStore:
                 cursor,
                 d,
                 f"SELECT 1 AS one FROM {d.table(EVENTS_TABLE)} "  # noqa: S608 # nosec B608 # quoted constant name
-                f"WHERE originator_id = {d.param} AND topic = {d.param} LIMIT 1",
-                [stream, ERASURE_TOPIC],
+                f"WHERE originator_id = {d.param} AND originator_version > {d.param} "
+                f"AND topic = {d.param} LIMIT 1",
+                [stream, version, ERASURE_TOPIC],
             )
         )
 
