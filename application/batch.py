@@ -278,8 +278,13 @@ class BatchExecutor:
             # minting a second key for the same customer (its append would then conflict).
             # Should the batch in flight not be stored, the next is decided again anyway.
             in_flight_keys: dict[UUID, bytes] = {}
-            for checked in batches:
+            pending = iter(batches)
+            while True:
                 try:
+                    # Taking the next batch may fail too (the caller's reader, say).
+                    checked = next(pending, None)
+                    if checked is None:
+                        break
                     prepared = self._prepare_write(checked, in_flight_keys)
                 except Exception:
                     # The batch in flight is stored all the same: say so before failing.

@@ -423,3 +423,28 @@ def test_an_in_memory_store_erases_too() -> None:
         assert crm.load(Customer, customer).profile.name == ERASED_NAME
         assert lifecycle_row(crm, customer)["display_name"] == ERASED_NAME
         assert report.differences == 0 and verify_chains(crm.store).ok
+
+
+def test_an_erasing_batch_stored_before_the_next_batch_failed_is_reported_and_completed(
+    erased_store: tuple[CRM, UUID, UUID],
+) -> None:
+    """The caller's batches come from a reader that fails after the first: that batch was
+    in flight and is stored all the same, so the caller hears of it, and its erasure is
+    completed, before the failure."""
+    crm, customer, _ = erased_store
+    with freeze_time(START + timedelta(days=40)):
+        command = EraseCustomerPersonalData(customer_id=customer, reason="DSR-2026-17")
+        first = crm.check_batch([command], actor=DIRECTOR)
+
+        def batches() -> Iterator[Any]:
+            yield first
+            raise OSError("the next chunk could not be read")
+
+        heard: list[Any] = []
+        writing = crm.write_checked_batches(batches(), actor=DIRECTOR)
+        heard.append(next(writing))
+        with pytest.raises(OSError, match="next chunk"):
+            next(writing)
+
+    assert [[o.ok for o in outcomes] for outcomes in heard] == [[True]]
+    assert lifecycle_row(crm, customer)["display_name"] == ERASED_NAME
