@@ -41,7 +41,6 @@ from pydantic import ValidationError
 
 from adapters.event_store import AppendConflict, EncodedAppend, EventStore, StreamsMoved
 from adapters.imports.streams import load_streams, unmoved
-from adapters.mapper import ERASURE_TOPIC
 from application import handlers as _handlers
 from application.actor import Actor
 from application.command_log import CommandRecorded, command_stream_id, fingerprint
@@ -200,8 +199,6 @@ class BatchExecutor:
             if not to_store or dry_run:
                 break
             read = looked_at(to_store, (d.reads for d in decided.values()), continued=False)
-            erases = _erases(to_store)
-            self._flush_snapshots_before_erasure(erases)
             try:
                 self._store.append(to_store, before_insert=unmoved(self._store, read))
             except AppendConflict as conflict:  # a stream written was taken, or one read moved
@@ -217,7 +214,7 @@ class BatchExecutor:
                     continue
                 self._one_by_one(pending, outcomes, actor)
             else:
-                self._snapshot((d.due for d in decided.values()), erases=erases)
+                self._snapshot(d.due for d in decided.values())
             break
         settled = [cast(BatchOutcome, o) for o in outcomes]
         self._report(settled, len(to_store), started, dry_run=dry_run)
@@ -333,8 +330,6 @@ class BatchExecutor:
         if prepared.encoded is None:
             return prepared.outcomes, False
         moved = 0
-        erases = bool(prepared.encoded.keys.destroyed)  # encoding an erasure destroys a key
-        self._flush_snapshots_before_erasure(erases)
         try:
             self._store.append_encoded(
                 prepared.encoded, before_insert=unmoved(self._store, prepared.read)
@@ -346,7 +341,7 @@ class BatchExecutor:
         if moved:
             self._log.info("batch_stale", commands=len(checked), moved_streams=max(moved, 0))
             return self._run_again(prepared, actor)
-        self._snapshot((item.due for item in checked), erases=erases)
+        self._snapshot(item.due for item in checked)
         self._report(prepared.outcomes, prepared.events, started, dry_run=False)
         return prepared.outcomes, False
 
@@ -489,17 +484,10 @@ class BatchExecutor:
         before = uow.versions_before
         return tuple(a for a in uow.aggregates if due(before.get(a.id, 0), a.version))
 
-    def _flush_snapshots_before_erasure(self, erases: bool) -> None:
-        """Before storing an erasure, as ``execute`` does: a snapshot an earlier batch queued
-        (personal values in clear) must not land after the erasure deleted the customer's."""
-        if erases and self._snapshots is not None:
-            self._snapshots.flush()
-
-    def _snapshot(self, due: Iterable[Sequence[Aggregate]], *, erases: bool) -> None:
-        """After the append: a snapshot never holds an event the store lacks. None after a
-        batch that erases: a customer's snapshot queued after its erasure was stored would
-        be written after the erasure deleted its snapshot."""
-        if self._snapshots is None or erases:
+    def _snapshot(self, due: Iterable[Sequence[Aggregate]]) -> None:
+        """After the append: a snapshot never holds an event the store lacks. (One of a
+        customer erased after it was taken is dropped by the snapshot store.)"""
+        if self._snapshots is None:
             return
         for aggregates in due:
             for aggregate in aggregates:
@@ -568,10 +556,6 @@ def looked_at(
         if first > 1:
             read[stream_id] = first - 1
     return read
-
-
-def _erases(events: Iterable[DomainEvent]) -> bool:
-    return any(event.event_type() == ERASURE_TOPIC for event in events)
 
 
 def _check_record(command_id: str, stamp: str, record: DomainEvent) -> CommandRecorded:

@@ -121,16 +121,20 @@ class CRM:
         ``RuleViolation`` or ``ConcurrencyConflict``; whichever it raises, nothing was
         recorded.
         """
+        result = self._execute_logged(command, actor)
+        if isinstance(command, EraseCustomerPersonalData) and not result.replayed:
+            self._complete_erasure()
+        return result
+
+    def _execute_logged(self, command: Command, actor: Actor) -> CommandResult:
+        """``execute`` but for completing an erasure: a batch settling its commands one by
+        one completes its erasures once, afterwards."""
         started = time.perf_counter()
         log = self._log.bind(command=type(command).__name__, actor_id=actor.id)
         try:
             # Re-validate: a model built with model_construct() skips validation.
             command = type(command).model_validate(command.model_dump(exclude_unset=True))
             authorise(actor, command)
-            if isinstance(command, EraseCustomerPersonalData) and self.snapshots is not None:
-                # A snapshot still queued would land after the erasure dropped the
-                # customer's snapshot, with the personal values in clear text.
-                self.snapshots.flush()
             if self.group is not None:
                 result, attempts = self.group.execute(command, actor)
             else:
@@ -153,8 +157,6 @@ class CRM:
             attempts=attempts,
             duration_ms=_ms(started),
         )
-        if isinstance(command, EraseCustomerPersonalData) and not result.replayed:
-            self._complete_erasure()
         return result
 
     def _complete_erasures(
@@ -300,7 +302,7 @@ class CRM:
             self.store,
             self.settings,
             self._clock,
-            execute=self.execute,
+            execute=self._execute_logged,
             record_for=self._command_record,
             snapshots=self.snapshots,
         )

@@ -23,6 +23,7 @@ from psycopg import sql
 from adapters.audit.diff import diff_projections
 from adapters.audit.export import export_lines
 from adapters.audit.verify import verify_chains
+from adapters.event_store import AppendConflict
 from adapters.sql import dialect_of, query, read_transaction
 from adapters.store_url import parse_store_url
 from application import CRM, Actor, Role, RuleViolation
@@ -447,4 +448,30 @@ def test_an_erasing_batch_stored_before_the_next_batch_failed_is_reported_and_co
             next(writing)
 
     assert [[o.ok for o in outcomes] for outcomes in heard] == [[True]]
+    assert lifecycle_row(crm, customer)["display_name"] == ERASED_NAME
+
+
+def test_a_batch_settled_one_by_one_after_a_conflict_completes_its_erasure_once(
+    erased_store: tuple[CRM, UUID, UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crm, customer, _ = erased_store
+    completions: list[int] = []
+    complete = crm._complete_erasure
+    monkeypatch.setattr(crm, "_complete_erasure", lambda: (completions.append(1), complete()))
+    append = crm.store.append
+    appends: list[int] = []
+
+    def conflicting_once(events: Any, **kwargs: Any) -> Any:
+        appends.append(len(events))
+        if len(appends) == 1:  # the batch's own append: another writer came first
+            raise AppendConflict("a rival took a stream")
+        return append(events, **kwargs)
+
+    monkeypatch.setattr(crm.store, "append", conflicting_once)
+    command = EraseCustomerPersonalData(customer_id=customer, reason="DSR-2026-17")
+    with freeze_time(START + timedelta(days=40)):
+        (outcome,) = crm.execute_batch([command], actor=DIRECTOR)
+
+    assert outcome.ok and len(appends) == 2  # refused in bulk, then stored alone
+    assert completions == [1]
     assert lifecycle_row(crm, customer)["display_name"] == ERASED_NAME
