@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self, TypeVar
@@ -35,6 +35,7 @@ from domain.aggregates.complaint import Complaint
 from domain.context import CommandContext
 from domain.errors import CRMError, RuleViolation
 from domain.events.base import DomainEvent
+from domain.events.customer import CustomerPersonalDataErased
 from domain.sla import SlaStatus, sla_status
 from domain.time import ensure_utc
 
@@ -159,15 +160,16 @@ class CRM:
         )
         return result
 
-    def _complete_erasures(
-        self, commands: Sequence[Command], outcomes: Sequence[BatchOutcome]
-    ) -> None:
-        """A batch that erased someone completes it as ``execute`` does, once."""
+    def _complete_erasures(self, outcomes: Sequence[BatchOutcome]) -> None:
+        """A batch that erased someone (an erasure among the events it stored) completes
+        it as ``execute`` does, once."""
         if any(
-            isinstance(command, EraseCustomerPersonalData)
-            and outcome.result is not None
+            outcome.result is not None
             and not outcome.result.replayed
-            for command, outcome in zip(commands, outcomes, strict=True)
+            and any(
+                isinstance(event, CustomerPersonalDataErased) for event in outcome.result.events
+            )
+            for outcome in outcomes
         ):
             self._complete_erasure()
 
@@ -250,7 +252,7 @@ class CRM:
         """
         outcomes = self._batch().run(commands, actor=actor, dry_run=dry_run)
         if not dry_run:
-            self._complete_erasures(commands, outcomes)
+            self._complete_erasures(outcomes)
         return outcomes
 
     def check_batch(
@@ -270,7 +272,7 @@ class CRM:
         """Store checked commands in one transaction; if the store has changed since the
         check where their decisions read it, they run again as by ``execute_batch``."""
         outcomes = self._batch().write(checked, actor=actor)
-        self._complete_erasures([item.command for item in checked], outcomes)
+        self._complete_erasures(outcomes)
         return outcomes
 
     def write_checked_batches(
@@ -279,22 +281,8 @@ class CRM:
         """``write_checked`` for each batch in turn, yielding its outcomes, the next batch
         encoded while the one before is stored. A batch is stored only after the outcomes
         of the one before were taken: stop (or close the iterator) and nothing more is."""
-        return self._write_all(batches, actor)
-
-    def _write_all(
-        self, batches: Iterable[Sequence[CheckedCommand]], actor: Actor
-    ) -> Generator[list[BatchOutcome], None, None]:
-        # The batches as the writer takes them, to know each one's commands afterwards.
-        taken: list[Sequence[CheckedCommand]] = []
-
-        def taking() -> Iterator[Sequence[CheckedCommand]]:
-            for checked in batches:
-                taken.append(checked)
-                yield checked
-
-        for outcomes in self._batch().write_all(taking(), actor=actor):
-            checked = taken.pop(0)
-            self._complete_erasures([item.command for item in checked], outcomes)
+        for outcomes in self._batch().write_all(batches, actor=actor):
+            self._complete_erasures(outcomes)
             yield outcomes
 
     def _batch(self) -> BatchExecutor:
