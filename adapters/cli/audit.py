@@ -11,6 +11,7 @@ from uuid import UUID
 from adapters.audit.export import write_export
 from adapters.audit.schemas import write_schemas
 from adapters.audit.verify import Finding, verify_chains
+from adapters.cli.instants import as_of_instant
 from adapters.event_store import EventStore
 
 DEFAULT_DB = "sqlite:///crm.db"
@@ -24,7 +25,11 @@ def add_audit_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser])
     as_of = actions.add_parser("as-of", help="an aggregate as of an instant or version, as JSON")
     as_of.add_argument("aggregate_id", type=UUID, metavar="ID")
     when = as_of.add_mutually_exclusive_group(required=True)
-    when.add_argument("--at", type=_utc, help="business time, ISO 8601 (naive = UTC)")
+    when.add_argument(
+        "--at",
+        type=_as_of,
+        help="business time: a date (the end of that UTC day) or an ISO 8601 instant (naive = UTC)",
+    )
     when.add_argument("--version", type=int, help="stream version, from 1")
 
     export = actions.add_parser(
@@ -134,6 +139,13 @@ def _diff(store: EventStore) -> int:
         f"as of {report.at.isoformat()}"
     )
     return 1 if report.differences else 0
+
+
+def _as_of(text: str) -> datetime:
+    try:
+        return as_of_instant(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _utc(text: str) -> datetime:

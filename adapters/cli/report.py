@@ -7,13 +7,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from time import perf_counter
 from uuid import UUID
 
 import structlog
 
+from adapters.cli.instants import as_of_instant
 from adapters.reports import render_csv, render_html, render_json, render_text
 from adapters.reports.catalogue import ALL, REPORTS, build, build_page
 from adapters.reports.export import export_csv
@@ -55,22 +56,11 @@ def add_parsers(verbs: argparse._SubParsersAction[argparse.ArgumentParser], db: 
 
 
 def parse_instant(text: str) -> datetime:
-    """A date means the end of that UTC day (everything that happened on it counts); an
-    instant without an offset is taken as UTC. A date in ISO 8601's basic form (20251231)
-    is a date too: read as an instant it meant the start of that day, not the end."""
+    """``--as-of``, read as every command reads an instant (``adapters/cli/instants.py``)."""
     try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        pass
-    else:
-        return datetime.combine(day + timedelta(days=1), time(), UTC) - timedelta(microseconds=1)
-    try:
-        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ReportError(
-            f"--as-of {text!r}: expected a date YYYY-MM-DD or an ISO 8601 instant"
-        ) from None
-    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
+        return as_of_instant(text)
+    except ValueError as error:
+        raise ReportError(f"--as-of {error}") from None
 
 
 def _require_store(url: str) -> None:

@@ -33,6 +33,10 @@ def test_as_of_export_verify_and_a_tampered_row(store_url: str, tmp_path: Path) 
     at = crm(
         "as-of", str(history.customer_id), "--at", history.at(3).isoformat(), "--db", store_url
     )
+    # A date is that whole day, as in ``crm report --as-of``: version 4 came at 09:00 on it.
+    day = crm(
+        "as-of", str(history.customer_id), "--at", f"{history.at(3):%Y-%m-%d}", "--db", store_url
+    )
     export = crm("export", "--db", store_url)
     one = crm("export", "--aggregate", str(history.customer_id), "--db", store_url)
     verified = crm("verify", "--db", store_url)
@@ -42,6 +46,11 @@ def test_as_of_export_verify_and_a_tampered_row(store_url: str, tmp_path: Path) 
     view = json.loads(as_of.stdout)
     assert (view["kind"], view["version"], view["state"]["tier"]) == ("customer", 3, "partner")
     assert json.loads(at.stdout)["state"]["loyalty_points"] == 120
+    assert day.returncode == 0, day.stderr
+    assert (json.loads(day.stdout)["version"], json.loads(day.stdout)["at"]) == (
+        4,
+        f"{history.at(3):%Y-%m-%d}T23:59:59.999999Z",
+    )
     assert export.returncode == 0, export.stderr
     assert len(export.stdout.splitlines()) == total
     assert f"exported {total} events" in export.stderr
@@ -69,6 +78,7 @@ def test_as_of_export_verify_and_a_tampered_row(store_url: str, tmp_path: Path) 
 def test_schemas_and_errors_are_one_line(tmp_path: Path) -> None:
     written = crm("schemas", str(tmp_path / "schemas"))
     bad_time = crm("export", "--since", "yesterday", "--db", f"sqlite:///{tmp_path / 'x.db'}")
+    bad_at = crm("as-of", "00000000-0000-4000-8000-000000000000", "--at", "31/12/2025", "--db", "x")
     unknown = crm(
         "as-of",
         "00000000-0000-4000-8000-000000000000",
@@ -82,6 +92,8 @@ def test_schemas_and_errors_are_one_line(tmp_path: Path) -> None:
     assert (tmp_path / "schemas" / "events" / "CustomerRegistered.schema.json").exists()
     assert (tmp_path / "schemas" / "export-line.schema.json").exists()
     assert bad_time.returncode == 2 and "not an ISO 8601 time" in bad_time.stderr
+    assert bad_at.returncode == 2
+    assert "'31/12/2025': expected a date YYYY-MM-DD or an ISO 8601 instant" in bad_at.stderr
     assert unknown.returncode == 1
     assert unknown.stderr.strip().splitlines() == [
         "crm: NotFound: aggregate 00000000-0000-4000-8000-000000000000 not found"
