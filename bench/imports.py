@@ -53,6 +53,13 @@ from adapters.event_store import EventStore
 from adapters.imports.formats import LINE_COLUMNS, ORDER_COLUMNS
 from adapters.keys import KeyChanges
 from bench.common import POSTGRES, check, machine_info, pg_connect, start, write_results
+from bench.import_ceiling import (
+    BUSINESS_TOPICS,
+    STEPS,
+    ceiling,
+    machine_busy_seconds,
+    required_work,
+)
 
 DEFAULT_OUT = Path(__file__).with_name("results-imports.json")
 ORDERS_PER_CUSTOMER = 3.5
@@ -233,9 +240,12 @@ def baseline_copy(rows: list[tuple[Any, ...]], schema: str) -> float:
     return elapsed
 
 
-def store_floor(rows: list[tuple[Any, ...]], schema: str, rows_per_batch: int) -> float:
+def store_floor(
+    rows: list[tuple[Any, ...]], schema: str, rows_per_batch: int
+) -> tuple[float, float]:
     """Seconds to insert the same rows through the store's recorder, ``rows_per_batch`` per
-    transaction as the import's batches do. The rows are as stored, sealed into their
+    transaction as the import's batches do, and the CPU seconds the whole machine spent
+    meanwhile (this process's and PostgreSQL's). The rows are as stored, sealed into their
     chains already: no hashing, no encoding, no deciding."""
     stored = [
         StoredEvent(originator_id=r[0], originator_version=r[1], topic=r[2], state=bytes(r[3]))
@@ -243,16 +253,18 @@ def store_floor(rows: list[tuple[Any, ...]], schema: str, rows_per_batch: int) -
     ]
     with EventStore(store_url(schema)) as store:
         gc.collect()
+        busy = machine_busy_seconds()
         started = time.perf_counter()
         for first in range(0, len(stored), rows_per_batch):
             batch = stored[first : first + rows_per_batch]
             store.recorder.insert_events(batch, key_changes=KeyChanges())
         elapsed = time.perf_counter() - started
+        busy = machine_busy_seconds() - busy
     with pg_connect() as conn:
         table = sql.Identifier(schema, "stored_events")
         (count,) = conn.execute(sql.SQL("SELECT COUNT(*) FROM {}").format(table)).fetchone()  # type: ignore[misc]
     check(count == len(rows), "the store floor stored every row")
-    return elapsed
+    return elapsed, busy
 
 
 # ---- the whole benchmark --------------------------------------------------------------------
@@ -279,7 +291,12 @@ def measure(customers: int, runs: int, batch_size: int, workers: list[int]) -> l
                 copy_seconds = baseline_copy(rows, scratch)
             with fresh_schema() as scratch:
                 per_batch = batch_size * round(len(rows) / business)
-                floor_seconds = store_floor(rows, scratch, per_batch)
+                floor_seconds, floor_cpu = store_floor(rows, scratch, per_batch)
+            # The business events' rows alone: the store floor of one row per business event.
+            one_row = [row for row in rows if row[2] in BUSINESS_TOPICS]
+            check(len(one_row) == business, "one business event per customer and order")
+            with fresh_schema() as scratch:
+                one_row_seconds, one_row_cpu = store_floor(one_row, scratch, batch_size)
             for count in workers:
                 figures = {
                     "ours_s": round(seconds[count], 3),
@@ -290,6 +307,11 @@ def measure(customers: int, runs: int, batch_size: int, workers: list[int]) -> l
                     "copy_business_events_per_s": round(business / copy_seconds, 1),
                     "floor_s": round(floor_seconds, 3),
                     "floor_business_events_per_s": round(business / floor_seconds, 1),
+                    "floor_one_row_business_events_per_s": round(business / one_row_seconds, 1),
+                    "floor_cpu_us_per_business_event": round(floor_cpu / business * 1e6, 2),
+                    "floor_one_row_cpu_us_per_business_event": round(
+                        one_row_cpu / business * 1e6, 2
+                    ),
                     "stored_rows": len(rows),
                     "stored_bytes": sum(len(row[3]) for row in rows),
                 }
@@ -300,24 +322,38 @@ def measure(customers: int, runs: int, batch_size: int, workers: list[int]) -> l
                     f"({figures['ours_business_events_per_s']:,.0f} business events/s); "
                     f"COPY {copy_seconds:.2f}s = {figures['copy_rows_per_s']:,.0f} rows/s; "
                     f"store floor {floor_seconds:.2f}s = "
-                    f"{figures['floor_business_events_per_s']:,.0f} business events/s",
+                    f"{figures['floor_business_events_per_s']:,.0f} business events/s "
+                    f"(one row each: {figures['floor_one_row_business_events_per_s']:,.0f})",
                     file=sys.stderr,
                     flush=True,
                 )
             del rows
+        # Once: the steps' CPU is the fastest of three inside, and does not touch the store.
+        work = required_work(customer_path, order_path, batch_size)
     return [
-        _figure(customers, orders, order_lines, count, results)
+        _figure(customers, orders, order_lines, count, results, work)
         for count, results in per_run.items()
     ]
 
 
 def _figure(
-    customers: int, orders: int, order_lines: int, workers: int, per_run: list[dict[str, Any]]
+    customers: int,
+    orders: int,
+    order_lines: int,
+    workers: int,
+    per_run: list[dict[str, Any]],
+    work: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
     ours_rows = statistics.median(r["ours_rows_per_s"] for r in per_run)
     copy_rows = statistics.median(r["copy_rows_per_s"] for r in per_run)
     ours_business = statistics.median(r["ours_business_events_per_s"] for r in per_run)
     floor_business = statistics.median(r["floor_business_events_per_s"] for r in per_run)
+    floor_one_row = statistics.median(r["floor_one_row_business_events_per_s"] for r in per_run)
+    stored_ceiling = ceiling(
+        work["stored"],
+        floor_business,
+        statistics.median(r["floor_cpu_us_per_business_event"] for r in per_run),
+    )
     return {
         "workload": "csv_import_postgres",
         "ours": "crm import customers FILE + crm import orders FILE (check all, then batched)",
@@ -340,6 +376,15 @@ def _figure(
         "floor": "the same rows through the store's recorder, one transaction per batch",
         "floor_median_business_events_per_s": round(floor_business, 1),
         "of_floor": round(ours_business / floor_business, 3),
+        "ceiling": "cores / (CPU per business event of the steps any import needs + store floor)",
+        "ceiling_business_events_per_s": stored_ceiling["business_events_per_s"],
+        "of_ceiling": round(ours_business / stored_ceiling["business_events_per_s"], 3),
+        "ceiling_stored": stored_ceiling,
+        "ceiling_one_row": ceiling(
+            work["one_row"],
+            floor_one_row,
+            statistics.median(r["floor_one_row_cpu_us_per_business_event"] for r in per_run),
+        ),
         "target_events_per_s": 20000,
         "runs": per_run,
     }
@@ -371,6 +416,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _print_ceilings(figure: dict[str, Any]) -> None:
+    """What the steps every import needs cost, and the speed they allow on this machine."""
+    stored, one_row = figure["ceiling_stored"], figure["ceiling_one_row"]
+    print(
+        f"  ceiling on {stored['cores']} cores: CPU µs per business event of the steps any "
+        "import needs (see bench/import_ceiling.py)"
+    )
+    print(
+        f"  {'rows per business event':<24}"
+        + "".join(f"{s:>12}" for s in (*STEPS, "store", "total", "ceiling/s"))
+    )
+    for label, c in (("as stored (3)", stored), ("one row (1)", one_row)):
+        cells = [*(c["steps_us"][s] for s in STEPS), c["store_us"], c["total_us"]]
+        print(
+            f"  {label:<24}"
+            + "".join(f"{v:>12.1f}" for v in cells)
+            + f"{c['business_events_per_s']:>12,.0f}"
+        )
+    print(
+        f"  crm import: {figure['of_ceiling']:.2f} of the ceiling as stored "
+        f"({figure['workers']} process(es)); target {figure['target_events_per_s']:,}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if (code := start(["postgres"])) is not None:
@@ -399,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         f"store floor: {first['floor_median_business_events_per_s']:,.0f} business events/s "
         f"(target {first['target_events_per_s']:,}); took {elapsed:.1f}s"
     )
+    _print_ceilings(first)
     result = {
         "benchmark": "imports",
         "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
