@@ -36,8 +36,16 @@ def add_audit_parser(verbs: argparse._SubParsersAction[argparse.ArgumentParser])
         "export", help="the log as JSON Lines on stdout, in log order (streamed)"
     )
     export.add_argument("--aggregate", type=UUID, metavar="ID", help="one stream only")
-    export.add_argument("--since", type=_utc, help="from this instant, inclusive (ISO 8601)")
-    export.add_argument("--until", type=_utc, help="up to this instant, exclusive (ISO 8601)")
+    export.add_argument(
+        "--since",
+        type=_utc,
+        help="from this instant, inclusive (ISO 8601; a date is its 00:00 UTC)",
+    )
+    export.add_argument(
+        "--until",
+        type=_utc,
+        help="up to this instant, exclusive (ISO 8601; a date is its 00:00 UTC: that day is out)",
+    )
     export.add_argument(
         "--time",
         choices=("occurred_at", "recorded_at"),

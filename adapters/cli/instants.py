@@ -8,9 +8,13 @@ auditor a record without the events a report of the same date counted.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 
 EXPECTED = "expected a date YYYY-MM-DD or an ISO 8601 instant"
+# A date with an offset but no time (2025-12-31Z, 2025-12-31+08:00): Python reads it as
+# that day's midnight there, the opposite end of the day from the bare date. Refused.
+DATE_WITH_OFFSET = re.compile(r"^\d{4}-?\d{2}-?\d{2}(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$")
 
 
 def as_of_instant(text: str) -> datetime:
@@ -22,9 +26,20 @@ def as_of_instant(text: str) -> datetime:
     except ValueError:
         pass
     else:
+        if day == date.max:  # 9999-12-31, the usual "everything" sentinel
+            return datetime.max.replace(tzinfo=UTC)
         return datetime.combine(day + timedelta(days=1), time(), UTC) - timedelta(microseconds=1)
+    if DATE_WITH_OFFSET.match(text):
+        raise ValueError(
+            f"{text!r}: a date takes no offset; give a time with it, or the date alone"
+        )
     try:
         instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{text!r}: {EXPECTED}") from None
-    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first instant there is
+        raise ValueError(f"{text!r}: out of range") from None

@@ -37,6 +37,7 @@ def test_as_of_export_verify_and_a_tampered_row(store_url: str, tmp_path: Path) 
     day = crm(
         "as-of", str(history.customer_id), "--at", f"{history.at(3):%Y-%m-%d}", "--db", store_url
     )
+    ever = crm("as-of", str(history.customer_id), "--at", "9999-12-31", "--db", store_url)
     export = crm("export", "--db", store_url)
     one = crm("export", "--aggregate", str(history.customer_id), "--db", store_url)
     verified = crm("verify", "--db", store_url)
@@ -47,6 +48,8 @@ def test_as_of_export_verify_and_a_tampered_row(store_url: str, tmp_path: Path) 
     assert (view["kind"], view["version"], view["state"]["tier"]) == ("customer", 3, "partner")
     assert json.loads(at.stdout)["state"]["loyalty_points"] == 120
     assert day.returncode == 0, day.stderr
+    assert ever.returncode == 0, ever.stderr
+    assert json.loads(ever.stdout)["version"] == 5
     assert (json.loads(day.stdout)["version"], json.loads(day.stdout)["at"]) == (
         4,
         f"{history.at(3):%Y-%m-%d}T23:59:59.999999Z",

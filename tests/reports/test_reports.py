@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,6 +183,36 @@ def test_as_of_reads_a_date_as_the_end_of_that_utc_day(text: str, instant: datet
 def test_an_unreadable_as_of_is_a_report_error(text: str) -> None:
     with pytest.raises(ReportError, match=f"'{text}': expected a date YYYY-MM-DD"):
         parse_instant(text)
+
+
+def test_the_last_date_there_is_means_everything() -> None:
+    assert parse_instant("9999-12-31") == datetime.max.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        # A date with an offset would be that day's start there: the other end of the day.
+        ("2025-12-31Z", "a date takes no offset"),
+        ("2025-12-31+08:00", "a date takes no offset"),
+        ("20251231Z", "a date takes no offset"),
+        ("0001-01-01T00:00:00+01:00", "out of range"),
+    ],
+)
+def test_an_as_of_that_names_no_instant_is_a_report_error(text: str, reason: str) -> None:
+    with pytest.raises(ReportError, match=re.escape(f"--as-of '{text}': {reason}")):
+        parse_instant(text)
+
+
+def test_every_report_answers_the_last_date_there_is_or_refuses_it_in_one_line(
+    demo_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Never a traceback (9999-12-31 plus one day overflowed): a report that looks ahead
+    answers, one that does not says why in one line (a future date, a missing --customer)."""
+    for name in sorted(name for name, entry in REPORTS.items() if entry.as_of):
+        code, _, err = run(capsys, "report", name, "--db", demo_db, "--as-of", "9999-12-31")
+        refused = err.startswith(f"crm: report {name}: ")
+        assert code == 0 or (code == 2 and refused and err.count("\n") == 1), f"{name}: {err}"
 
 
 def _lifecycle_rows(crm: CRM) -> list[dict[str, UUID | str]]:
