@@ -15,6 +15,7 @@ from application.commands.complaint import (
     ReopenComplaint,
     ResolveComplaint,
 )
+from application.handlers.merged import merged_ids
 from application.handlers.registry import handles
 from application.unit_of_work import UnitOfWork
 from domain.aggregates.complaint import Complaint
@@ -28,7 +29,8 @@ def file_complaint(uow: UnitOfWork, command: FileComplaint, context: CommandCont
     customer = uow.get(Customer, command.customer_id, field="customer_id")
     if command.related_order_id is not None:
         order = uow.get(Order, command.related_order_id, field="related_order_id")
-        check_order_of_customer(order, customer, field="related_order_id")
+        merged = merged_ids(uow, customer.id, order.customer_id, field="related_order_id")
+        check_order_of_customer(order, customer, field="related_order_id", merged_ids=merged)
     complaint = Complaint.file(
         context,
         complaint_id=derived_id(command, "complaint") or uuid4(),

@@ -25,6 +25,7 @@ from application.commands.customer import (
     ScheduleFollowUp,
     UpdateCustomerProfile,
 )
+from application.handlers.merged import merged_ids
 from application.handlers.registry import handles
 from application.unit_of_work import UnitOfWork
 from domain.aggregates.customer import Customer
@@ -86,7 +87,8 @@ def record_contact(uow: UnitOfWork, command: RecordContact, context: CommandCont
     customer = uow.get(Customer, command.customer_id, field="customer_id")
     if command.opportunity_id is not None:
         opportunity = uow.get(Opportunity, command.opportunity_id, field="opportunity_id")
-        check_opportunity_of_customer(opportunity, customer)
+        merged = merged_ids(uow, customer.id, opportunity.customer_id, field="opportunity_id")
+        check_opportunity_of_customer(opportunity, customer, merged_ids=merged)
     customer.record_contact(
         context,
         channel=command.channel,

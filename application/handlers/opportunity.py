@@ -14,6 +14,7 @@ from application.commands.opportunity import (
     ReopenOpportunity,
     WinOpportunity,
 )
+from application.handlers.merged import merged_ids
 from application.handlers.registry import handles
 from application.unit_of_work import UnitOfWork
 from domain.aggregates.customer import Customer
@@ -86,7 +87,8 @@ def win_opportunity(
     won_value = command.won_value
     if command.order_id is not None:
         order = uow.get(Order, command.order_id, field="order_id")
-        check_order_for_win(order, opportunity)
+        merged = merged_ids(uow, order.customer_id, opportunity.customer_id, field="order_id")
+        check_order_for_win(order, opportunity, merged_ids=merged)
         won_value = won_value or order.total
     opportunity.win(context, order_id=command.order_id, won_value=won_value)
     return opportunity

@@ -18,6 +18,7 @@ from application.commands.order import (
     ReviseOrder,
     SubmitOrderForApproval,
 )
+from application.handlers.merged import merged_ids
 from application.handlers.registry import handles
 from application.unit_of_work import UnitOfWork
 from domain.aggregates.customer import Customer
@@ -46,6 +47,11 @@ def draft_order(uow: UnitOfWork, command: DraftOrder, context: CommandContext) -
         delivery_date=command.delivery_date,
         payment_terms=command.payment_terms,
         opportunity=opportunity,
+        merged_ids=(
+            merged_ids(uow, customer.id, opportunity.customer_id, field="opportunity_id")
+            if opportunity is not None
+            else frozenset()
+        ),
     )
     uow.add(order)
     return order
@@ -59,7 +65,8 @@ def import_order(uow: UnitOfWork, command: ImportOrder, context: CommandContext)
     customer = uow.get(Customer, command.customer_id, field="customer_id")
     if command.opportunity_id is not None:
         opportunity = uow.get(Opportunity, command.opportunity_id, field="opportunity_id")
-        check_opportunity_of_customer(opportunity, customer)
+        merged = merged_ids(uow, customer.id, opportunity.customer_id, field="opportunity_id")
+        check_opportunity_of_customer(opportunity, customer, merged_ids=merged)
     order_id = derived_id(command, "order") or uuid4()
     if command.external_ref is not None:
         uow.claim_unique(

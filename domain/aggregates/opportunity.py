@@ -257,9 +257,13 @@ class Opportunity(Aggregate):
         self.stage_before_loss = None
 
 
-def check_opportunity_of_customer(opportunity: Opportunity, customer: Customer) -> None:
-    """Facts about an opportunity belong in its own customer's history, nobody else's."""
-    if opportunity.customer_id != customer.id:
+def check_opportunity_of_customer(
+    opportunity: Opportunity, customer: Customer, *, merged_ids: frozenset[UUID] = frozenset()
+) -> None:
+    """Facts about an opportunity belong in its own customer's history, nobody else's.
+    ``merged_ids``: the ids that are this customer once merges are followed (an
+    opportunity of a duplicate merged into it is its own now)."""
+    if opportunity.customer_id != customer.id and opportunity.customer_id not in merged_ids:
         raise RuleViolation(
             "opportunity_of_same_customer",
             f"opportunity {opportunity.id} belongs to another customer",

@@ -81,7 +81,9 @@ class Order(Aggregate):
         delivery_date: date | None = None,
         payment_terms: str | None = None,
         opportunity: Opportunity | None = None,
+        merged_ids: frozenset[UUID] = frozenset(),
     ) -> Self:
+        """``merged_ids``: as for ``check_opportunity_of_customer``."""
         customer.ensure_not_merged()
         if customer.is_disqualified:
             raise RuleViolation(
@@ -90,7 +92,7 @@ class Order(Aggregate):
                 field="customer_id",
             )
         if opportunity is not None:
-            check_opportunity_of_customer(opportunity, customer)
+            check_opportunity_of_customer(opportunity, customer, merged_ids=merged_ids)
             if opportunity.currency != currency:
                 raise RuleViolation(
                     "currency_matches",
@@ -331,17 +333,25 @@ class Order(Aggregate):
         self.status = Status.CANCELLED
 
 
-def check_order_of_customer(order: Order, customer: Customer, *, field: str) -> None:
-    """A fact that refers to an order (a complaint about it) must be about the same customer."""
-    if order.customer_id != customer.id:
+def check_order_of_customer(
+    order: Order, customer: Customer, *, field: str, merged_ids: frozenset[UUID] = frozenset()
+) -> None:
+    """A fact that refers to an order (a complaint about it) must be about the same customer;
+    ``merged_ids`` as for ``check_opportunity_of_customer``."""
+    if order.customer_id != customer.id and order.customer_id not in merged_ids:
         raise RuleViolation(
             "order_of_same_customer", f"order {order.id} belongs to another customer", field=field
         )
 
 
-def check_order_for_win(order: Order, opportunity: Opportunity) -> None:
-    """An opportunity can only be won with an order of its own customer that still stands."""
-    if order.customer_id != opportunity.customer_id:
+def check_order_for_win(
+    order: Order, opportunity: Opportunity, *, merged_ids: frozenset[UUID] = frozenset()
+) -> None:
+    """An opportunity can only be won with an order of its own customer that still stands;
+    ``merged_ids``: the ids that are the order's customer once merges are followed."""
+    if order.customer_id != opportunity.customer_id and not (
+        {order.customer_id, opportunity.customer_id} <= merged_ids
+    ):
         raise RuleViolation(
             "order_of_same_customer",
             f"order {order.id} belongs to another customer than the opportunity",

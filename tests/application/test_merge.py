@@ -25,16 +25,19 @@ from application.commands import (
     Money,
     OpenOpportunity,
     OrderLine,
+    PricedLine,
+    QuoteOpportunity,
     RecordContact,
     RecordReferral,
     ScheduleFollowUp,
     SubmitOrderForApproval,
     UpdateCustomerProfile,
+    WinOpportunity,
 )
 from domain.aggregates.customer import Customer
 from domain.events.customer import CustomersMerged
 from projections.follow_ups import birthday_row_id
-from tests.application.builders import ADMIN, MANAGER, REP, register
+from tests.application.builders import ADMIN, MANAGER, REP, open_opportunity, register
 
 DIRECTOR = Actor(id="dir-1", roles=frozenset({Role.DIRECTOR}))
 LINE = OrderLine(sku="S-1", name="Shelf", quantity=Decimal(2), unit_price=Decimal("150.00"))
@@ -226,3 +229,85 @@ def test_a_moved_follow_up_is_completed_on_the_survivor_and_the_birthday_moves(
     assert birthday_row_id(duplicate) not in rows  # the duplicate greets no more
     birthday = rows[birthday_row_id(survivor)]
     assert (birthday.customer_id, birthday.purpose) == (survivor, "birthday")
+
+
+def test_a_duplicates_opportunity_and_order_are_the_survivors_in_every_rule(crm: CRM) -> None:
+    """Merges chain (a folded into b, b into the survivor): the deal opened for ``a``
+    gets its order, is won with it, and a complaint names an order of ``a``."""
+    survivor, b = pair(crm)
+    a = register(crm, kind="individual", name="Wang Fang")
+    deal = open_opportunity(crm, a)
+    crm.execute(
+        QuoteOpportunity(
+            opportunity_id=deal,
+            quote_number="Q-1",
+            lines=(PricedLine(sku="S-1", name="Shelf", quantity=2, unit_price=Decimal(150)),),
+            valid_until=datetime.now(UTC).date() + timedelta(days=30),
+        ),
+        actor=REP,
+    )
+    old_order = crm.execute(DraftOrder(customer_id=a, lines=[LINE], currency="CNY"), actor=REP)
+    merge(crm, b, a)
+    merge(crm, survivor, b)
+
+    crm.execute(
+        RecordContact(
+            customer_id=survivor,
+            channel="phone",
+            direction="outbound",
+            summary="quote follow-up",
+            opportunity_id=deal,
+        ),
+        actor=REP,
+    )
+    order = crm.execute(
+        DraftOrder(customer_id=survivor, lines=[LINE], currency="CNY", opportunity_id=deal),
+        actor=REP,
+    )
+    crm.execute(WinOpportunity(opportunity_id=deal, order_id=order.aggregate_id), actor=REP)
+    crm.execute(
+        FileComplaint(
+            customer_id=survivor,
+            channel="phone",
+            category="delivery",
+            severity="low",
+            description="late",
+            related_order_id=old_order.aggregate_id,
+        ),
+        actor=REP,
+    )
+
+
+def test_an_unrelated_customers_opportunity_and_order_stay_refused(crm: CRM) -> None:
+    survivor, duplicate = pair(crm)
+    stranger = register(crm, kind="company", name="Other Co")
+    deal = open_opportunity(crm, stranger)
+    theirs = crm.execute(DraftOrder(customer_id=stranger, lines=[LINE], currency="CNY"), actor=REP)
+    ours = crm.execute(DraftOrder(customer_id=survivor, lines=[LINE], currency="CNY"), actor=REP)
+    merge(crm, survivor, duplicate)
+
+    assert_refused(
+        crm,
+        DraftOrder(customer_id=survivor, lines=[LINE], currency="CNY", opportunity_id=deal),
+        "opportunity_of_same_customer",
+        "opportunity_id",
+    )
+    assert_refused(
+        crm,
+        WinOpportunity(opportunity_id=deal, order_id=ours.aggregate_id),
+        "order_of_same_customer",
+        "order_id",
+    )
+    assert_refused(
+        crm,
+        FileComplaint(
+            customer_id=survivor,
+            channel="phone",
+            category="delivery",
+            severity="low",
+            description="late",
+            related_order_id=theirs.aggregate_id,
+        ),
+        "order_of_same_customer",
+        "related_order_id",
+    )
