@@ -69,7 +69,7 @@ from uuid import UUID
 from pydantic import AfterValidator, Field, model_validator
 
 from domain.events.base import DomainEvent
-from domain.events.complaint import ComplaintFiled
+from domain.events.complaint import ComplaintFiled, ComplaintFollowedUp
 from domain.events.customer import (
     CustomerContacted,
     CustomerDisqualified,
@@ -84,6 +84,7 @@ from domain.events.customer import (
 from domain.events.opportunity import OpportunityOpened
 from domain.events.order import OrderApproved, OrderCancelled, OrderDrafted, OrderImported
 from domain.lifecycle_vocabulary import LifecycleStage
+from domain.satisfaction import follow_up_level
 from domain.sla import sla_status
 from domain.time import ensure_utc
 from domain.values import Code, Money, ValueObject
@@ -331,6 +332,22 @@ def purchase_from_order_events(events: Iterable[DomainEvent]) -> Purchase | None
                 }
             )
     return purchase
+
+
+def follow_up_measures(complaints: Iterable[ComplaintStream]) -> list[SatisfactionMeasure]:
+    """The satisfaction a customer gave in their complaints' follow-ups (DESIGN §2.5: they
+    enter the satisfaction history as their own source), read from the complaint streams
+    the facts already hold for the SLA."""
+    return [
+        SatisfactionMeasure(
+            at=event.occurred_at,
+            level=follow_up_level(event.satisfaction),
+            source="complaint_follow_up",
+        )
+        for stream in complaints
+        for event in stream
+        if isinstance(event, ComplaintFollowedUp)
+    ]
 
 
 def facts_from_events(
@@ -680,7 +697,7 @@ def _risk(
     ):
         reasons.append(no_purchase_reason(policy))
     latest: SatisfactionMeasure | None = None
-    for measure in facts.satisfaction:
+    for measure in (*facts.satisfaction, *follow_up_measures(facts.complaints)):
         if measure.at <= at and (latest is None or measure.at >= latest.at):
             latest = measure
     if latest is not None and latest.level is SatisfactionLevel.DISSATISFIED:

@@ -30,6 +30,16 @@ def displayed_gap(gap: Fraction) -> Decimal:
     )
 
 
+def follow_up_level(satisfaction: int) -> SatisfactionLevel:
+    """A complaint follow-up's 1–5 answer as a level: 1–2 dissatisfied, 3 satisfied, 4–5
+    delighted. The history shows it, and the churn warning reads it, as this level."""
+    if satisfaction <= 2:
+        return SatisfactionLevel.DISSATISFIED
+    if satisfaction == 3:
+        return SatisfactionLevel.SATISFIED
+    return SatisfactionLevel.DELIGHTED
+
+
 def satisfaction_level(gap: Fraction | Decimal) -> SatisfactionLevel:
     """The level is decided on the exact gap, so rounding can never move a survey across a
     threshold (a mean of −0.995 is 'satisfied', although it displays as −1.00)."""

@@ -222,7 +222,7 @@ class _Known:
 
 class CustomerLifecycleProjection(Projection):
     name: ClassVar[str] = "customer_lifecycle"
-    version: ClassVar[int] = 5  # 5: gathered events by key, read back from the log
+    version: ClassVar[int] = 6  # 6: complaint follow-ups are satisfaction for the warning
     tables: ClassVar[tuple[Table, ...]] = (
         LIFECYCLE,
         TRANSITIONS,

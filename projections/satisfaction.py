@@ -16,8 +16,7 @@ from typing import ClassVar
 from domain.events.base import DomainEvent
 from domain.events.complaint import ComplaintFiled, ComplaintFollowedUp
 from domain.events.customer import CustomersMerged, SatisfactionSurveyed
-from domain.satisfaction import satisfaction_level
-from domain.vocabulary import SatisfactionLevel
+from domain.satisfaction import follow_up_level, satisfaction_level
 from projections.base import Projection, RowStore, ids_of
 from projections.merges import Aliases, merged_table, repoint
 from projections.schema import ColumnType as T
@@ -52,14 +51,6 @@ COMPLAINTS = Table(
     indexes=(("customer_id",),),
 )
 MERGED = merged_table("satisfaction_history")
-
-
-def follow_up_level(satisfaction: int) -> SatisfactionLevel:
-    if satisfaction <= 2:
-        return SatisfactionLevel.DISSATISFIED
-    if satisfaction == 3:
-        return SatisfactionLevel.SATISFIED
-    return SatisfactionLevel.DELIGHTED
 
 
 class SatisfactionHistoryProjection(Projection):

@@ -14,10 +14,12 @@ from application.commands import (
     AssessComplaint,
     AssignComplaint,
     CloseComplaint,
+    DimensionScore,
     EscalateComplaint,
     FileComplaint,
     Money,
     RecordComplaintFollowUp,
+    RecordSatisfactionSurvey,
     ReopenComplaint,
     ResolveComplaint,
 )
@@ -133,3 +135,44 @@ def test_an_invalid_complaint_cannot_be_resolved_or_reopened(crm: CRM) -> None:
 def test_the_sla_of_an_unknown_complaint_is_not_found(crm: CRM) -> None:
     with pytest.raises(NotFound):
         crm.complaint_sla(uuid4())
+
+
+@pytest.mark.parametrize(("answer", "warned"), [(1, True), (5, False)])
+def test_the_follow_up_answer_is_the_churn_warnings_latest_satisfaction(
+    crm: CRM, answer: int, warned: bool
+) -> None:
+    """Live and in the read model alike (DESIGN §2.5, §3); the survey before it said
+    the opposite."""
+    with freeze_time(FILED) as clock:
+        customer_id, complaint_id = _file(crm)
+        crm.execute(
+            RecordSatisfactionSurvey(
+                customer_id=customer_id,
+                scores=[
+                    DimensionScore(dimension="service", expected=5, perceived=9 if warned else 1)
+                ],
+            ),
+            actor=SERVICE,
+        )
+        clock.tick(timedelta(hours=1))
+        crm.execute(AssessComplaint(complaint_id=complaint_id, valid=True), actor=SERVICE)
+        crm.execute(
+            AssignComplaint(complaint_id=complaint_id, department="logistics", handler_id="h-7"),
+            actor=SERVICE_MANAGER,
+        )
+        crm.execute(
+            ResolveComplaint(complaint_id=complaint_id, resolution="Replaced the uprights."),
+            actor=SERVICE,
+        )
+        clock.tick(timedelta(hours=1))
+        crm.execute(
+            RecordComplaintFollowUp(complaint_id=complaint_id, satisfaction=answer),
+            actor=SERVICE,
+        )
+        crm.read_models.catch_up()
+        live = crm.lifecycle(customer_id).at_risk_reasons
+        listed = {r.customer_id: r.reasons for r in crm.read_models.operations.churn_risk()}
+
+    reason = "latest_satisfaction_dissatisfied"
+    assert (reason in live) is warned
+    assert (reason in listed.get(customer_id, ())) is warned

@@ -18,7 +18,14 @@ from pydantic import ValidationError
 
 from domain.complaint_vocabulary import ComplaintCategory, ComplaintSeverity
 from domain.events.base import DomainEvent
-from domain.events.complaint import ComplaintAssessed, ComplaintClosed, ComplaintFiled
+from domain.events.complaint import (
+    ComplaintAssessed,
+    ComplaintAssigned,
+    ComplaintClosed,
+    ComplaintFiled,
+    ComplaintFollowedUp,
+    ComplaintResolved,
+)
 from domain.events.customer import (
     CustomerContacted,
     CustomerDisqualified,
@@ -48,6 +55,7 @@ from domain.lifecycle import (
     DEFAULT_LIFECYCLE_POLICY,
     LATEST_SATISFACTION_DISSATISFIED,
     TIME,
+    ComplaintStream,
     CustomerFacts,
     Engagement,
     LifecyclePolicy,
@@ -1233,3 +1241,28 @@ def test_stage_at_is_the_last_stage_of_the_history_up_to_that_instant(
             == (after.transitioned_at - before.transitioned_at) // SECOND
         )
     assert sum(seconds_in_stage(facts, end).values()) == (end - start) // SECOND
+
+
+def followed_up(filed_at: datetime, answered_at: datetime, satisfaction: int) -> ComplaintStream:
+    """A complaint handled within its SLA, then the customer's 1–5 answer at its follow-up."""
+    return complaint(
+        filed_at,
+        (ComplaintAssessed, filed_at + timedelta(hours=1), {"valid": True}),
+        (ComplaintAssigned, filed_at + timedelta(hours=2), {"department": "QA", "handler_id": "h"}),
+        (ComplaintResolved, filed_at + DAY, {"resolution": "replaced the door seal"}),
+        (ComplaintFollowedUp, answered_at, {"satisfaction": satisfaction}),
+    )
+
+
+def test_a_complaint_follow_up_counts_as_the_latest_satisfaction() -> None:
+    """DESIGN §2.5: follow-ups enter the satisfaction history, so the warning reads them."""
+    unhappy = customer(complaints=(followed_up(day(10), day(12), 2),))
+    recovered = customer(
+        satisfaction=(surveyed(day(5), Level.DISSATISFIED),),
+        complaints=(followed_up(day(10), day(12), 4),),
+    )
+    assert at_risk(unhappy, day(12) - SECOND) == ()
+    assert at_risk(unhappy, day(12)) == (LATEST_SATISFACTION_DISSATISFIED,)
+    assert at_risk(recovered, day(12) - SECOND) == (LATEST_SATISFACTION_DISSATISFIED,)
+    assert at_risk(recovered, day(12)) == ()
+    assert at_risk(customer(complaints=(followed_up(day(10), day(12), 3),)), day(20)) == ()

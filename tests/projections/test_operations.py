@@ -82,7 +82,11 @@ def test_operational_queries_answer_from_the_read_models(crm: CRM) -> None:
         trend = ops.satisfaction_trend(customer)
         cases = ops.complaint_cases(open_only=True)
 
-    assert [(r.customer_id, r.reasons) for r in risk] == [(buyer, ("no_purchase_for_180_days",))]
+    # The follow-up's 2 is the customer's latest satisfaction: dissatisfied (DESIGN §2.5, §3).
+    assert [(r.customer_id, r.reasons) for r in risk] == [
+        (buyer, ("no_purchase_for_180_days",)),
+        (customer, ("latest_satisfaction_dissatisfied",)),
+    ]
     assert [(q.order_id, q.node, q.round) for q in queue] == [(order, "sales_manager", 1)]
     assert [d.customer_id for d in due] == [customer]
     (recovered,) = recovery
