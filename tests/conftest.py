@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from application import CRM
 from tests.postgres_server import Server, postgres_server
@@ -56,6 +57,18 @@ def crm(store_url: str) -> Iterator[CRM]:
 
 
 POSTGRES_TESTS_RUN: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _structlog_as_it_was() -> Iterator[None]:
+    """A ``crm`` command run in process configures structlog for the whole process (its
+    level, loggers cached on first use); the next test gets back what it had, or an info
+    event it captures would be filtered out before the capture (a test that passed or
+    failed by the order it ran in)."""
+    config = structlog.get_config()
+    yield
+    structlog.reset_defaults()
+    structlog.configure(**config)
 
 
 @pytest.fixture(autouse=True)
