@@ -114,7 +114,10 @@ class Dialect:
         if type_ is ColumnType.UUID:
             return value if isinstance(value, UUID) else UUID(value)
         if type_ is ColumnType.TIMESTAMP:
-            return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+            # PostgreSQL hands back the session's time zone (the server's TimeZone, PGTZ):
+            # UTC here, so that a month or a day read off it is the UTC one.
+            moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+            return moment.astimezone(UTC)
         if type_ is ColumnType.DATE:
             return value if isinstance(value, date) else date.fromisoformat(value)
         if type_ is ColumnType.BOOLEAN:

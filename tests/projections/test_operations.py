@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from freezegun import freeze_time
 
 from application import CRM
@@ -99,3 +100,24 @@ def test_operational_queries_answer_from_the_read_models(crm: CRM) -> None:
     (month,) = trend
     assert (month.surveys, month.mean_gap, month.complaint_follow_ups) == (1, Decimal("1.00"), 1)
     assert [c.status for c in cases] == ["resolved"]
+
+
+def test_months_are_utc_months_whatever_the_database_sessions_time_zone(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server set up in China hands timestamps back at +08:00: 20:00 UTC on 31 January
+    would be 1 February there."""
+    monkeypatch.setenv("PGTZ", "Asia/Shanghai")
+    with CRM.open(store_url) as crm:
+        with freeze_time(datetime(2025, 1, 31, 20, 0, tzinfo=UTC)):
+            customer = register(crm)
+            crm.execute(
+                RecordSatisfactionSurvey(
+                    customer_id=customer,
+                    scores=(DimensionScore(dimension="service", expected=8, perceived=9),),
+                ),
+                actor=SERVICE,
+            )
+        crm.read_models.catch_up()
+        (month,) = crm.read_models.operations.satisfaction_trend(customer)
+    assert month.month == date(2025, 1, 1)
