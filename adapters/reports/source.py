@@ -39,7 +39,11 @@ class Source:
 
     @property
     def at(self) -> datetime:
-        return self.now if self.as_of is None else self.as_of
+        """``as_of``, but no later than now on today's date: ``--as-of`` today means the
+        end of today, most of which has not happened yet (what has is now)."""
+        if self.as_of is None or (self.as_of > self.now and self.as_of.date() == self.now.date()):
+            return self.now
+        return self.as_of
 
     @property
     def as_of_text(self) -> str:

@@ -86,6 +86,21 @@ def test_the_funnel_as_of_a_past_date_agrees_with_each_customers_lifecycle(
     assert sum(funnel.values()) < 41  # some customers arrived later
 
 
+def test_the_funnel_as_of_today_is_the_funnel_now(
+    demo_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Today's date means the end of today, which has not all happened: the answer is now's
+    (it was refused as a future date)."""
+    today = datetime.now(UTC).date().isoformat()
+    code, out, err = run(capsys, "report", "funnel", "--db", demo_db, "--format", "json")
+    as_of_today = run(
+        capsys, "report", "funnel", "--db", demo_db, "--format", "json", "--as-of", today
+    )
+    assert (code, as_of_today[0]) == (0, 0), err + as_of_today[2]
+    counts = [{r["stage"]: r["customers"] for r in json.loads(o)} for o in (out, as_of_today[1])]
+    assert counts[0] == counts[1]
+
+
 def test_one_customers_lifecycle_as_of_a_date(
     demo_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
