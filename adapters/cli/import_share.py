@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import cast
 from uuid import UUID
 
 from adapters.cli.import_plans import Plan, command_errors, customer_plans, order_plans
@@ -21,6 +22,7 @@ from adapters.imports.csv_file import CsvRow, RowError
 from adapters.imports.streams import load_streams
 from application import CRM, Actor, Role
 from application.batch import BatchOutcome, CheckedCommand
+from application.commands.order import ImportOrder
 from application.handlers.customer import EXTERNAL_REF_SCOPE
 from domain.events.customer import CustomersMerged
 from domain.events.reservations import UniqueValueClaimed, reservation_id
@@ -29,6 +31,8 @@ IMPORTER = Actor(id="crm-import", roles=frozenset({Role.ADMIN}))
 
 # A chain of merges longer than this is not a data set anyone keeps.
 MAX_MERGE_HOPS = 16
+# An order refused for these may be one of a customer merged since the claim was made.
+MERGE_SENSITIVE_RULES = frozenset({"customer_merged", "command_id_unique"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,8 @@ class ImportShare:
             plans, errors = order_plans(rows, customers, self._batch_id)
         # Every command was made by model_validate (import_plans): not validated twice.
         checked = self._crm.check_batch([p.command for p in plans], actor=IMPORTER, validated=True)
+        if self._what == "orders":
+            plans, checked = self._merged_since(plans, checked)
         errors += _failures(plans, [c.outcome for c in checked])
         # Rows imported before are not sent again: their records say they are done.
         fresh = [
@@ -86,6 +92,42 @@ class ImportShare:
         ]
         self._fresh += fresh
         return ShareChecked(errors, len(plans), len(fresh))
+
+    def _merged_since(
+        self, plans: list[Plan], checked: list[CheckedCommand]
+    ) -> tuple[list[Plan], list[CheckedCommand]]:
+        """Orders are first decided for the customer their ``customer_ref`` claims, so that
+        a file imported before that customer was merged into another is the same commands
+        again (nothing new, nothing "imported before with other values"). Those refused
+        for a merged customer (new orders), or found recorded for its survivor (imported
+        after the merge), are decided again for the survivor: they are the survivor's now
+        (merges chain: followed to the end)."""
+        again = [
+            index
+            for index, item in enumerate(checked)
+            if getattr(item.outcome.error, "rule", None) in MERGE_SENSITIVE_RULES
+        ]
+        if not again:
+            return plans, checked
+        owner = {i: cast(ImportOrder, plans[i].command).customer_id for i in again}
+        survivors = _survivors(self._crm, set(owner.values()))
+        again = [i for i in again if survivors[owner[i]] != owner[i]]
+        if not again:
+            return plans, checked
+        moved = [
+            replace(
+                plans[i],
+                command=plans[i].command.model_copy(update={"customer_id": survivors[owner[i]]}),
+            )
+            for i in again
+        ]
+        decided = self._crm.check_batch(
+            [plan.command for plan in moved], actor=IMPORTER, validated=True
+        )
+        plans, checked = list(plans), list(checked)
+        for index, plan, item in zip(again, moved, decided, strict=True):
+            plans[index], checked[index] = plan, item
+        return plans, checked
 
     def write(
         self, batch_size: int, progress: Callable[[int], None] | None = None
@@ -127,7 +169,8 @@ def _failures(plans: Sequence[Plan], outcomes: Sequence[BatchOutcome]) -> list[R
 
 
 def _customers_by_ref(crm: CRM, rows: list[CsvRow]) -> dict[str, UUID]:
-    """customer_ref -> customer id, from the external_ref reservations, in bulk."""
+    """customer_ref -> the customer its claim names, from the external_ref reservations,
+    in bulk (a customer merged since is followed by ``ImportShare._merged_since``)."""
     refs = {row.cells["customer_ref"] for row in rows if "customer_ref" in row.cells}
     ids = {reservation_id(EXTERNAL_REF_SCOPE, ref): ref for ref in refs}
     found: dict[str, UUID] = {}
@@ -136,14 +179,13 @@ def _customers_by_ref(crm: CRM, rows: list[CsvRow]) -> dict[str, UUID]:
         claim = events[0]
         if isinstance(claim, UniqueValueClaimed):
             found[ids[stream_id]] = claim.owner_id
-    return _survivors(crm, found)
+    return found
 
 
-def _survivors(crm: CRM, found: dict[str, UUID]) -> dict[str, UUID]:
-    """A ref whose customer was merged into another names the survivor: its orders are the
-    survivor's now (the duplicate's stream is closed). Merges can chain: follow them."""
-    resolved = dict(found)
-    pending = set(resolved.values())
+def _survivors(crm: CRM, customers: set[UUID]) -> dict[UUID, UUID]:
+    """Each customer's survivor (itself when never merged). Merges chain: followed."""
+    resolved = {customer: customer for customer in customers}
+    pending = set(customers)
     for _ in range(MAX_MERGE_HOPS):
         moved: dict[UUID, UUID] = {}
         merges = load_streams(
@@ -155,6 +197,6 @@ def _survivors(crm: CRM, found: dict[str, UUID]) -> dict[str, UUID]:
                     moved[stream_id] = event.survivor_id
         if not moved:
             break
-        resolved = {ref: moved.get(owner, owner) for ref, owner in resolved.items()}
+        resolved = {start: moved.get(now, now) for start, now in resolved.items()}
         pending = set(moved.values())
     return resolved

@@ -185,6 +185,27 @@ def test_orders_of_a_customer_merged_into_another_land_on_the_survivor(
         ]
     assert sorted(e.external_ref for e in imported) == ["SO-1", "SO-2"]  # type: ignore[attr-defined]
     assert {e.customer_id for e in imported} == {survivor}  # type: ignore[attr-defined]
+    again = crm_cli("import", "orders", files["orders"], "--db", store_url)
+    assert again.returncode == 0, again.stderr
+    assert "2 orders: 0 new, 2 already imported" in again.stdout
+
+
+def test_a_file_imported_before_its_customer_was_merged_imports_again_as_nothing_new(
+    store_url: str, files: dict[str, Path]
+) -> None:
+    """The source system files the same orders again after ERP-1002 was merged into
+    ERP-1001: they were imported already (under ERP-1002), not imported with other values."""
+    assert crm_cli("import", "customers", files["customers"], "--db", store_url).returncode == 0
+    assert crm_cli("import", "orders", files["orders"], "--db", store_url).returncode == 0
+    with CRM.open(store_url) as crm:
+        survivor, duplicate = (owner_of(crm, ref) for ref in ("ERP-1001", "ERP-1002"))
+        crm.execute(MergeCustomers(survivor_id=survivor, duplicate_id=duplicate), actor=MANAGER)
+
+    again = crm_cli("import", "orders", files["orders"], "--db", store_url)
+
+    assert again.returncode == 0, again.stderr
+    assert "2 orders: 0 new, 2 already imported" in again.stdout
+    assert topics(store_url)["OrderImported"] == 2
 
 
 def owner_of(crm: CRM, external_ref: str) -> UUID:
