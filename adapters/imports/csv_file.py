@@ -60,10 +60,12 @@ class CsvContent:
     rows: list[CsvRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     digest: str = ""  # SHA-256 of the bytes read
+    # Not UTF-8, or not CSV, somewhere: nothing after that point can be read.
+    unreadable: bool = False
 
     @property
     def fatal(self) -> bool:
-        return any(error.line <= HEADER_LINE for error in self.errors)
+        return self.unreadable or any(error.line <= HEADER_LINE for error in self.errors)
 
 
 def read_csv(path: Path, spec: CsvFormat) -> CsvContent:
@@ -74,15 +76,31 @@ def read_csv(path: Path, spec: CsvFormat) -> CsvContent:
     content = CsvContent(digest=hashlib.sha256(data).hexdigest())
     try:
         text = data.decode("utf-8-sig")
-        del data  # the file once in memory, not twice, while it is parsed
-        _read(csv.reader(io.StringIO(text, newline=""), strict=True), spec, content)
     except UnicodeDecodeError as error:
-        content.rows.clear()
+        # Said at its line and place in it, as every other problem is: in a long file a
+        # byte offset is no help.
+        line_start = data.rfind(b"\n", 0, error.start) + 1
+        line = data.count(b"\n", 0, error.start) + 1
+        content.unreadable = True
         content.errors.append(
-            RowError(0, "-", f"the file is not UTF-8 (byte {error.start}); save it as UTF-8")
+            RowError(
+                line,
+                "-",
+                f"byte {error.start - line_start + 1} of this line is not UTF-8 "
+                f"(0x{data[error.start]:02x}); save the file as UTF-8",
+            )
         )
+        return content
+    del data  # the file once in memory, not twice, while it is parsed
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        _read(reader, spec, content)
     except csv.Error as error:
-        content.errors.append(RowError(0, "-", f"not a readable CSV file: {error}"))
+        content.rows.clear()
+        content.unreadable = True
+        content.errors.append(
+            RowError(max(reader.line_num, 1), "-", f"not readable as CSV: {error}")
+        )
     return content
 
 

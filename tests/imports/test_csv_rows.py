@@ -103,7 +103,22 @@ def test_an_empty_file_and_a_file_that_is_not_utf8_are_one_clear_error(tmp_path:
     latin1 = read_csv(path, CUSTOMERS).errors
 
     assert [e.reason for e in empty] == ["the file is empty; the first line must name columns"]
-    assert len(latin1) == 1 and "not UTF-8" in latin1[0].reason
+    # At its line and place in it: a byte offset into a 20,000-line file is no help.
+    assert [(e.line, e.reason) for e in latin1] == [
+        (2, "byte 16 of this line is not UTF-8 (0xe9); save the file as UTF-8")
+    ]
+
+
+def test_a_file_unreadable_as_csv_is_refused_at_the_line_at_fault(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, 'external_ref,kind,name\nA-1,company,Acme\nA-2,company,"Acme" Ltd\nA-3,x,y\n'
+    )
+    content = read_csv(path, CUSTOMERS)
+
+    assert content.fatal and content.rows == []
+    assert [(e.line, e.reason) for e in content.errors] == [
+        (3, "not readable as CSV: ',' expected after '\"'")
+    ]
 
 
 def test_bad_customer_rows_each_report_line_column_and_reason(tmp_path: Path) -> None:
