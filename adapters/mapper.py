@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.persistence import (
     JSONTranscoder,
@@ -46,6 +47,7 @@ from adapters.keys import (
 )
 from domain.events.base import DomainEvent, event_class
 from domain.personal_data import (
+    COMMAND_RECORD,
     candidate_values,
     data_subject,
     erased_value,
@@ -172,12 +174,17 @@ def _uuid(value: UUID | str) -> UUID:
 
 def encrypted_subjects(rows: Iterable[tuple[str, UUID | str, bytes]]) -> list[UUID]:
     """The customers whose keys decoding these rows (topic, stream, stored state) needs. A
-    merge's subject is named inside its state: it is left to the one-at-a-time path."""
-    return [
-        _uuid(stream)
-        for topic, stream, state in rows
-        if topic != "CustomersMerged" and _ENCRYPTED_MARK in state
-    ]
+    merge's subject is named inside its state: it is left to the one-at-a-time path. So is
+    a command record's, but a re-import reads thousands of those: read from the state."""
+    subjects: list[UUID] = []
+    for topic, stream, state in rows:
+        if _ENCRYPTED_MARK not in state or topic == "CustomersMerged":
+            continue
+        if topic == COMMAND_RECORD:
+            subjects.append(_uuid(orjson.loads(state)["subject_id"]))
+        else:
+            subjects.append(_uuid(stream))
+    return subjects
 
 
 def _encrypt_personal(

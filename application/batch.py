@@ -43,7 +43,7 @@ from adapters.event_store import AppendConflict, EncodedAppend, EventStore, Stre
 from adapters.imports.streams import load_streams, unmoved
 from application import handlers as _handlers
 from application.actor import Actor
-from application.command_log import CommandRecorded, command_stream_id, fingerprint
+from application.command_log import CommandRecorded, command_stream_id, fingerprint, same_command
 from application.commands.base import Command
 from application.commands.customer import RegisterCustomer
 from application.commands.order import ImportOrder
@@ -375,7 +375,7 @@ class BatchExecutor:
             earlier = view.load(command_stream_id(command_id))
             if earlier:
                 try:
-                    replays[item.index] = _check_record(command_id, stamp, earlier[0])
+                    replays[item.index] = _check_record(item.command, command_id, stamp, earlier[0])
                 except RuleViolation as error:
                     outcomes[item.index] = BatchOutcome(error=error)
                 continue
@@ -558,10 +558,12 @@ def looked_at(
     return read
 
 
-def _check_record(command_id: str, stamp: str, record: DomainEvent) -> CommandRecorded:
+def _check_record(
+    command: Command, command_id: str, stamp: str, record: DomainEvent
+) -> CommandRecorded:
     if not isinstance(record, CommandRecorded):
         raise TypeError(f"stream of command {command_id!r} holds {record!r}")
-    if record.fingerprint != stamp:
+    if not same_command(record, command, stamp):
         raise _reused_id(command_id, record.command_type)
     return record
 

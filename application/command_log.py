@@ -23,6 +23,7 @@ __all__ = [
     "command_stream_id",
     "derived_id",
     "fingerprint",
+    "same_command",
 ]
 
 COMMANDS_NAMESPACE = UUID("6d1c3b9e-2b7c-4f4e-8a55-0f7d1f0a9c21")
@@ -40,6 +41,16 @@ def fingerprint(command: Command) -> str:
     body = command.model_dump(mode="json", exclude={"command_id"})
     text = canonical_ascii_json([command.type_name(), body])
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def same_command(record: CommandRecorded, command: Command, stamp: str) -> bool:
+    """Is ``command`` (fingerprint ``stamp``) the one ``record`` recorded? Once its
+    customer is erased the record's fingerprint is gone with the key: any command of the
+    same type under that id is then taken for the recorded one, so that no answer tells a
+    right guess of the erased values from a wrong one."""
+    if record.command_type != command.type_name():
+        return False
+    return record.fingerprint is None or record.fingerprint == stamp
 
 
 def derived_id(command: Command, purpose: str) -> UUID | None:

@@ -19,7 +19,13 @@ from application import handlers as _handlers
 from application.actor import Actor
 from application.audit import Audit
 from application.batch import BatchExecutor, BatchOutcome, CheckedCommand, looked_at
-from application.command_log import CommandRecorded, EventRef, command_stream_id, fingerprint
+from application.command_log import (
+    CommandRecorded,
+    EventRef,
+    command_stream_id,
+    fingerprint,
+    same_command,
+)
 from application.commands.base import Command
 from application.commands.customer import EraseCustomerPersonalData
 from application.errors import ConcurrencyConflict, NotFound, PermissionDenied
@@ -313,6 +319,7 @@ class CRM:
             command_id=command_id,
             command_type=command.type_name(),
             fingerprint=stamp if stamp is not None else fingerprint(command),
+            subject_id=result.aggregate_id if command.carries_personal_values() else None,
             result_aggregate_id=result.aggregate_id,
             result_version=result.version,
             events=tuple(
@@ -329,7 +336,7 @@ class CRM:
         record = stored[0]
         if not isinstance(record, CommandRecorded):
             raise TypeError(f"stream of command {command.command_id!r} holds {record!r}")
-        if record.fingerprint != fingerprint(command):
+        if not same_command(record, command, fingerprint(command)):
             raise RuleViolation(
                 "command_id_unique",
                 f"command id {command.command_id!r} was already used for a different "

@@ -51,8 +51,17 @@ _PROFILE_AT: dict[str, str] = {
 E = TypeVar("E", bound=DomainEvent)
 
 
+# A command's record keeps the fingerprint of a command that carried personal values
+# (``CommandRecorded.subject_id`` names whose): it is one of them.
+COMMAND_RECORD = "CommandRecorded"
+FINGERPRINT_PATH = "fingerprint"
+FINGERPRINT_VALUE = "command_fingerprint"
+
+
 def candidate_paths(event_type: str) -> tuple[str, ...]:
     """Every path at which an event type can carry a personal value (none for most)."""
+    if event_type == COMMAND_RECORD:
+        return (FINGERPRINT_PATH,)
     base = _PROFILE_AT.get(event_type)
     if base is None:
         return ()
@@ -68,12 +77,14 @@ def candidate_values(event_type: str) -> tuple[tuple[str, str], ...]:
 _CANDIDATE_VALUES: dict[str, tuple[tuple[str, str], ...]] = {
     event_type: tuple(zip(candidate_paths(event_type), PROFILE_PATHS, strict=True))
     for event_type in _PROFILE_AT
-}
+} | {COMMAND_RECORD: ((FINGERPRINT_PATH, FINGERPRINT_VALUE),)}
 
 
 def personal_paths(event_type: str, payload: Mapping[str, Any]) -> tuple[str, ...]:
     """The paths whose values are personal in this payload: the candidates, less the name
     when the payload says it is a company's."""
+    if event_type == COMMAND_RECORD:
+        return (FINGERPRINT_PATH,) if payload.get("subject_id") is not None else ()
     paths = candidate_paths(event_type)
     if not paths:
         return ()
@@ -95,6 +106,9 @@ def data_subject(event_type: str, payload: Mapping[str, Any], aggregate_id: UUID
     if event_type == "CustomersMerged":
         survivor = payload["survivor_id"]
         return survivor if isinstance(survivor, UUID) else UUID(str(survivor))
+    if event_type == COMMAND_RECORD and payload.get("subject_id") is not None:
+        subject = payload["subject_id"]
+        return subject if isinstance(subject, UUID) else UUID(str(subject))
     return aggregate_id
 
 

@@ -30,12 +30,18 @@ from domain.vocabulary import (
 Points = Annotated[int, Field(strict=True, gt=0, le=1_000_000_000)]
 
 
+# The fields of RegisterCustomer and UpdateCustomerProfile that hold personal values
+# (DESIGN §2.1; a company's name too, as a name is given before its kind is known to all).
+PERSONAL_FIELDS = frozenset({"name", "phone", "email", "address", "birthday"})
+
+
 class CustomerCommand(Command):
     customer_id: UUID
 
 
 class RegisterCustomer(Command):
     creates: ClassVar[str | None] = "customer"
+    personal_fields: ClassVar[frozenset[str]] = PERSONAL_FIELDS
 
     kind: CustomerKind
     name: Name
@@ -57,6 +63,8 @@ class RegisterCustomer(Command):
 
 class UpdateCustomerProfile(CustomerCommand):
     """Only the fields given are changed; a field given as null is cleared."""
+
+    personal_fields: ClassVar[frozenset[str]] = PERSONAL_FIELDS
 
     kind: CustomerKind | None = None
     name: Name | None = None

@@ -23,12 +23,24 @@ class EventRef(BaseModel):
 
 class CommandRecorded(DomainEvent):
     """Bookkeeping, not a business fact: projections ignore it. It holds no payload of the
-    command, only a fingerprint, so it never stores personal data twice."""
+    command, only a fingerprint, so it never stores personal data twice.
+
+    The fingerprint of a command that carried a customer's personal values is itself one
+    of them (``subject_id`` names whose): stored under that customer's key, it reads as
+    ``None`` once the customer is erased. (A hash of a name and a phone number can be
+    checked against guesses; the key's destruction must end that too.)"""
 
     bookkeeping: ClassVar[bool] = True
+    class_version: ClassVar[int] = 2
 
     command_type: str
-    fingerprint: str
+    fingerprint: str | None
     result_aggregate_id: UUID
     result_version: int
     events: tuple[EventRef, ...]
+    subject_id: UUID | None = None
+
+    @staticmethod
+    def upcast_v1_v2(data: dict[str, object]) -> None:
+        """Records from before version 2 name no subject: their fingerprints are clear."""
+        data["subject_id"] = None

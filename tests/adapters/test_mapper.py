@@ -13,6 +13,7 @@ from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 from adapters.event_store import EventStore
 from adapters.mapper import PydanticEventMapper
 from domain.events.base import DomainEvent
+from domain.events.command_log import CommandRecorded
 
 AT = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -93,3 +94,34 @@ def test_an_unknown_event_type_is_reported_with_its_stream() -> None:
 
     with pytest.raises(MapperDeserialisationError, match=str(stream)):
         PydanticEventMapper().to_domain_event(stored)
+
+
+def test_a_command_record_stored_before_version_2_names_no_subject_and_keeps_its_fingerprint() -> (
+    None
+):
+    record = CommandRecorded(
+        aggregate_id=uuid4(),
+        version=1,
+        recorded_at=datetime(2026, 1, 5, tzinfo=UTC),
+        occurred_at=datetime(2026, 1, 5, tzinfo=UTC),
+        actor_id="a",
+        command_id="erp:1",
+        command_type="RegisterCustomer",
+        fingerprint="ab" * 32,
+        result_aggregate_id=uuid4(),
+        result_version=1,
+        events=(),
+    )
+    state = json.loads(PydanticEventMapper().to_stored_event(record).state)
+    del state["subject_id"]
+    state["class_version"] = 1
+    stored = StoredEvent(
+        originator_id=record.aggregate_id,
+        originator_version=1,
+        topic="CommandRecorded",
+        state=json.dumps(state).encode(),
+    )
+
+    loaded = PydanticEventMapper().to_domain_event(stored)
+
+    assert (loaded.subject_id, loaded.fingerprint) == (None, "ab" * 32)

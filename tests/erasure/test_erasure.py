@@ -27,6 +27,7 @@ from adapters.event_store import AppendConflict
 from adapters.sql import dialect_of, query, read_transaction
 from adapters.store_url import parse_store_url
 from application import CRM, Actor, Role, RuleViolation
+from application.command_log import CommandRecorded, command_stream_id, fingerprint
 from application.commands import (
     Address,
     AwardLoyaltyPoints,
@@ -475,3 +476,35 @@ def test_a_batch_settled_one_by_one_after_a_conflict_completes_its_erasure_once(
     assert outcome.ok and len(appends) == 2  # refused in bulk, then stored alone
     assert completions == [1]
     assert lifecycle_row(crm, customer)["display_name"] == ERASED_NAME
+
+
+def test_after_erasure_no_answer_tells_a_right_guess_of_her_values_from_a_wrong_one(
+    store_url: str,
+) -> None:
+    """The record of her registration kept a fingerprint of it: a hash of her name, phone
+    and e-mail, which anyone could check a guess against (sending the command again, or
+    offline). It is hers, under her key, and goes with it."""
+    registration = RegisterCustomer(
+        kind="individual", name=NAME, phone=PHONE, email=EMAIL, command_id="erp:P-9"
+    )
+    wrong = registration.model_copy(update={"phone": "+86 137 0000 0000"})
+    with CRM.open(store_url) as crm:
+        with freeze_time(START):
+            customer = crm.execute(registration, actor=ADMIN).aggregate_id
+            with pytest.raises(RuleViolation) as reused:  # before: a changed value is told
+                crm.execute(wrong, actor=ADMIN)
+        assert reused.value.rule == "command_id_unique"
+        crm.read_models.catch_up()
+        assert clear_text_found(crm, store_url, (fingerprint(registration),)) == set()
+
+        erase(crm, customer)
+        right = crm.execute(registration, actor=ADMIN)
+        guessed = crm.execute(wrong, actor=ADMIN)
+        (in_a_batch,) = crm.execute_batch([wrong], actor=ADMIN)
+        (record,) = crm.store.load(command_stream_id("erp:P-9"))
+
+    assert right.replayed and guessed.replayed
+    assert in_a_batch.result is not None and in_a_batch.result.replayed
+    assert right.aggregate_id == guessed.aggregate_id == in_a_batch.result.aggregate_id
+    assert isinstance(record, CommandRecorded) and record.fingerprint is None
+    assert key_of(store_url, customer) is None  # no key was made again
