@@ -37,6 +37,10 @@ from domain.values import ContactPoints
 CONTACT_FIELDS = ("phone", "email", "address")
 EXTERNAL_REF_SCOPE = "external_ref"
 REFERRAL_SCOPE = "referral"
+# Ids a caller gives are unique in the store, not only within the customer: the read
+# models key follow-ups and surveys by them (one customer's would replace another's).
+FOLLOW_UP_SCOPE = "follow_up_id"
+SURVEY_SCOPE = "survey_id"
 
 
 @handles(RegisterCustomer)
@@ -105,14 +109,17 @@ def schedule_follow_up(
     uow: UnitOfWork, command: ScheduleFollowUp, context: CommandContext
 ) -> Customer:
     customer = uow.get(Customer, command.customer_id, field="customer_id")
+    follow_up_id = command.follow_up_id or derived_id(command, "follow_up") or uuid4()
     customer.schedule_follow_up(
         context,
-        follow_up_id=command.follow_up_id or derived_id(command, "follow_up") or uuid4(),
+        follow_up_id=follow_up_id,
         purpose=command.purpose,
         due_at=command.due_at,
         assignee_id=command.assignee_id,
         note=command.note,
     )
+    if command.follow_up_id is not None:  # a made one is new: derived from a unique id
+        uow.claim_unique(FOLLOW_UP_SCOPE, str(follow_up_id), customer.id, field="follow_up_id")
     return customer
 
 
@@ -216,13 +223,16 @@ def record_satisfaction_survey(
     uow: UnitOfWork, command: RecordSatisfactionSurvey, context: CommandContext
 ) -> Customer:
     customer = uow.get(Customer, command.customer_id, field="customer_id")
+    survey_id = command.survey_id or derived_id(command, "survey") or uuid4()
     customer.record_satisfaction_survey(
         context,
-        survey_id=command.survey_id or derived_id(command, "survey") or uuid4(),
+        survey_id=survey_id,
         scores=command.scores,
         nps=command.nps,
         comment=command.comment,
     )
+    if command.survey_id is not None:  # a made one is new: derived from a unique id
+        uow.claim_unique(SURVEY_SCOPE, str(survey_id), customer.id, field="survey_id")
     return customer
 
 
