@@ -13,7 +13,9 @@ from typing import Annotated
 
 from pydantic import Field
 
+from domain.errors import RuleViolation
 from domain.values import (
+    MAX_AMOUNT,
     Amount,
     Code,
     Name,
@@ -51,5 +53,14 @@ class PricedLine(ValueObject):
 
 
 def document_total(lines: Iterable[PricedLine], currency: str) -> Decimal:
+    """Refused (rule ``total_within_limit``, on ``lines``) above the largest amount an
+    event can hold: each line may be valid and their total still too large."""
     with localcontext(prec=EXACT_DIGITS):
-        return sum((line.total(currency) for line in lines), Decimal(0))
+        total = sum((line.total(currency) for line in lines), Decimal(0))
+    if total >= MAX_AMOUNT:
+        raise RuleViolation(
+            "total_within_limit",
+            f"the lines total {total:,}: an amount must be below {MAX_AMOUNT:,.0f}",
+            field="lines",
+        )
+    return total

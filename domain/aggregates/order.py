@@ -140,9 +140,12 @@ class Order(Aggregate):
         """Bring in a historical order in its final state; its business time is its approval."""
         customer.ensure_not_merged()
         dates = _check_import_dates(status, approved_at, fulfilled_at, paid_at, cancelled_at)
-        if dates[-1] > context.now:
+        latest, moment = dates[-1]
+        if moment > context.now:
             raise RuleViolation(
-                "import_dates_not_in_future", "an imported order's dates must be in the past"
+                "import_dates_not_in_future",
+                "an imported order's dates must be in the past",
+                field=latest,
             )
         order = cls(order_id)
         lines = _non_empty(lines)
@@ -391,8 +394,9 @@ def _check_import_dates(
     fulfilled_at: datetime | None,
     paid_at: datetime | None,
     cancelled_at: datetime | None,
-) -> list[datetime]:
-    """The dates an imported order must have for its status, in their natural order."""
+) -> list[tuple[str, datetime]]:
+    """The dates an imported order must have for its status, in their natural order, each
+    with its field name."""
     if status not in FINAL_IMPORT_STATUSES:
         raise RuleViolation(
             "import_final_status",
@@ -422,4 +426,4 @@ def _check_import_dates(
             raise RuleViolation(
                 "import_dates_in_order", f"{later_name} is before {earlier_name}", field=later_name
             )
-    return [ensure_utc(moment) for _, moment in sequence]
+    return [(name, ensure_utc(moment)) for name, moment in sequence]

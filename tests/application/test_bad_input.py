@@ -1859,7 +1859,7 @@ RULE_CASES: list[Any] = [
             paid_at="2199-01-03T00:00:00+00:00",
         ),
         "import_dates_not_in_future",
-        None,
+        "paid_at",
     ),
     rule_case(
         "import_external_ref_twice",

@@ -137,6 +137,15 @@ def test_the_sla_of_an_unknown_complaint_is_not_found(crm: CRM) -> None:
         crm.complaint_sla(uuid4())
 
 
+def test_the_sla_before_the_complaint_was_filed_is_not_found(crm: CRM) -> None:
+    """As the lifecycle of a customer not yet registered: there was no complaint then."""
+    with freeze_time(FILED):
+        _, complaint_id = _file(crm)
+    with pytest.raises(NotFound) as missing:
+        crm.complaint_sla(complaint_id, at=FILED - timedelta(seconds=1))
+    assert missing.value.field == "at"
+
+
 @pytest.mark.parametrize(("answer", "warned"), [(1, True), (5, False)])
 def test_the_follow_up_answer_is_the_churn_warnings_latest_satisfaction(
     crm: CRM, answer: int, warned: bool

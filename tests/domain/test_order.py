@@ -323,6 +323,14 @@ class TestDraft:
             (OrderDrafted, {"delivery_date": None, "opportunity_id": None})
         )
 
+    def test_lines_each_valid_whose_total_no_amount_can_hold_are_refused_on_the_lines(
+        self,
+    ) -> None:
+        huge = line("CR-1", "1000000", "9999999999")
+        Scenario(Order).when_created(draft_order(lines=(huge, huge))).then_rejected(
+            "total_within_limit", field="lines"
+        )
+
     def test_the_total_is_in_the_minor_unit_of_the_order_currency(self) -> None:
         # 3 × 999.5 = 2998.5, rounded half-up to whole yen.
         Scenario(Order).when_created(
@@ -982,24 +990,30 @@ class TestImport:
         ).then((OrderImported, {"status": Status.PAID}))
 
     @pytest.mark.parametrize(
-        ("status", "approved_at", "dates"),
+        ("status", "approved_at", "dates", "field"),
         [
-            (Status.APPROVED, NOW + timedelta(minutes=1), {}),
+            (Status.APPROVED, NOW + timedelta(minutes=1), {}, "approved_at"),
             (
                 Status.PAID,
                 APPROVED_AT,
                 {"fulfilled_at": FULFILLED_AT, "paid_at": NOW + timedelta(days=1)},
+                "paid_at",
             ),
-            (Status.CANCELLED, APPROVED_AT, {"cancelled_at": NOW + timedelta(seconds=1)}),
+            (
+                Status.CANCELLED,
+                APPROVED_AT,
+                {"cancelled_at": NOW + timedelta(seconds=1)},
+                "cancelled_at",
+            ),
         ],
         ids=["approved-tomorrow", "paid-tomorrow", "cancelled-in-a-second"],
     )
-    def test_dates_in_the_future_are_refused(
-        self, status: Status, approved_at: datetime, dates: dict[str, datetime]
+    def test_dates_in_the_future_are_refused_naming_the_latest(
+        self, status: Status, approved_at: datetime, dates: dict[str, datetime], field: str
     ) -> None:
         Scenario(Order).when_created(
             import_order(status, dates, approved_at=approved_at)
-        ).then_rejected("import_dates_not_in_future")
+        ).then_rejected("import_dates_not_in_future", field=field)
 
     def test_a_date_of_now_is_not_in_the_future(self) -> None:
         Scenario(Order).when_created(import_order(Status.APPROVED, approved_at=NOW)).then(
