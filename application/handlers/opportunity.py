@@ -79,6 +79,9 @@ def quote_opportunity(
     return opportunity
 
 
+WINNING_ORDER_SCOPE = "winning_order"
+
+
 @handles(WinOpportunity)
 def win_opportunity(
     uow: UnitOfWork, command: WinOpportunity, context: CommandContext
@@ -91,6 +94,12 @@ def win_opportunity(
         check_order_for_win(order, opportunity, merged_ids=merged)
         won_value = won_value or order.total
     opportunity.win(context, order_id=command.order_id, won_value=won_value)
+    if command.order_id is not None:
+        # A won deal is final, and its order is its revenue: one order wins one deal, or
+        # the pipeline would count it twice.
+        uow.claim_unique(
+            WINNING_ORDER_SCOPE, str(command.order_id), opportunity.id, field="order_id"
+        )
     return opportunity
 
 

@@ -331,6 +331,18 @@ def test_an_explicit_won_value_is_kept_when_an_order_is_linked(crm: CRM) -> None
     assert won.won_value == cny("88000.00")
 
 
+def test_one_order_wins_one_opportunity(crm: CRM) -> None:
+    """Its total is the won deal's revenue: a second deal won with it counted it twice."""
+    customer_id = register(crm)
+    first, second = quoted_opportunity(crm, customer_id), quoted_opportunity(crm, customer_id)
+    order_id = draft(crm, customer_id, LINES_90K)
+    crm.execute(WinOpportunity(opportunity_id=first, order_id=order_id), actor=REP)
+
+    error = refused(crm, WinOpportunity(opportunity_id=second, order_id=order_id), REP)
+
+    assert (error.rule, error.field) == ("winning_order_unique", "order_id")
+
+
 def test_winning_with_an_order_of_another_customer_is_refused(crm: CRM) -> None:
     customer_id = register(crm)
     other_customer_id = register(crm, name="Beta Cold Chain Ltd.")
