@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from decimal import Decimal, localcontext
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from domain.errors import RuleViolation
 from domain.values import (
@@ -22,11 +22,14 @@ from domain.values import (
     Percentage,
     ShortText,
     ValueObject,
+    refuse_digit_separators,
     round_to_minor_unit,
 )
 
 Quantity = Annotated[
-    Decimal, Field(gt=0, lt=Decimal("1e9"), allow_inf_nan=False, max_digits=15, decimal_places=4)
+    Decimal,
+    Field(gt=0, lt=Decimal("1e9"), allow_inf_nan=False, max_digits=15, decimal_places=4),
+    BeforeValidator(refuse_digit_separators),
 ]
 
 HUNDRED = Decimal(100)

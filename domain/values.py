@@ -87,6 +87,17 @@ def _check_phone(value: str) -> str:
     return value
 
 
+DIGIT_SEPARATOR = "a number is written plainly, without digit separators"
+
+
+def refuse_digit_separators(value: object) -> object:
+    """Python's ``Decimal`` reads "1_000" as 1000, and pydantic with it; nobody writes a
+    number so but by mistake (a format says "no thousands separator"): refused."""
+    if isinstance(value, str) and "_" in value:
+        raise ValueError(DIGIT_SEPARATOR)
+    return value
+
+
 def _check_amount(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError("must be a finite number")
@@ -122,13 +133,16 @@ CurrencyCode = Annotated[
 Amount = Annotated[
     Decimal,
     Field(allow_inf_nan=False, max_digits=20, decimal_places=6),
+    BeforeValidator(refuse_digit_separators),
     AfterValidator(_check_amount),
 ]
 PlausibleDate = Annotated[
     date, BeforeValidator(refuse_number_as_date), AfterValidator(plausible_date)
 ]
 Percentage = Annotated[
-    Decimal, Field(ge=0, le=100, allow_inf_nan=False, max_digits=9, decimal_places=4)
+    Decimal,
+    Field(ge=0, le=100, allow_inf_nan=False, max_digits=9, decimal_places=4),
+    BeforeValidator(refuse_digit_separators),
 ]
 
 

@@ -219,6 +219,8 @@ def test_bad_order_rows_are_reported_at_the_line_of_the_order_line_at_fault(
         ("abc", "Input should be a valid decimal (got 'abc')"),
         ("1e999", "Decimal input should have no more than 20 digits in total (got '1e999')"),
         ("NaN", "Input should be a finite number (got 'NaN')"),
+        # Decimal("2_50") is 250: the format says no separators, and means it.
+        ("2_50", "a number is written plainly, without digit separators (got '2_50')"),
     ],
 )
 def test_a_price_that_is_not_a_plain_number_is_refused(
