@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -113,6 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("crm: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`crm export ... | head`): nothing to say, as any tool a
+        # pipe closes on. stdout points at nothing now, so the flush at exit cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Exception as error:  # one line for the user; details with --log-level debug
         print(f"crm: {type(error).__name__}: {error}", file=sys.stderr)
         return 1

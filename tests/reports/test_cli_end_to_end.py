@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
+import subprocess
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +15,7 @@ from pathlib import Path
 from adapters.cli.report import parse_instant
 from application import CRM
 from domain.retention import RfmSegment
-from tests.reports.conftest import EVIL_NAME, fill, run_crm
+from tests.reports.conftest import CRM_EXE, EVIL_NAME, fill, run_crm
 
 
 def report(url: str, *args: str) -> str:
@@ -87,3 +89,24 @@ def test_export_dumps_a_read_model_table_as_csv(store_url: str, tmp_path: Path) 
     assert all(r["updated_at"].endswith("Z") for r in rows)
     (evil,) = [r for r in rows if r["display_name"] == EVIL_NAME]
     assert evil["stage"] == "suspect"
+
+
+def test_an_export_whose_reader_stops_early_ends_quietly(store_url: str) -> None:
+    """``crm export ... | head -1``: the pipe closes under it; no error line, the exit
+    status of a process a pipe closed on. (More rows than a pipe holds, so that the
+    export is still writing when the reader goes.)"""
+    assert run_crm("demo", "--customers", "400", "--db", store_url).returncode == 0
+    with subprocess.Popen(
+        [str(CRM_EXE), "export", "customer_lifecycle", "--db", store_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as export:
+        assert export.stdout is not None and export.stderr is not None
+        first = export.stdout.readline()
+        export.stdout.close()
+        error = export.stderr.read().decode()
+        code = export.wait(timeout=120)
+
+    assert first.startswith(b"customer_id,")
+    assert "Error" not in error and "crm:" not in error, error
+    assert code == 128 + signal.SIGPIPE
