@@ -48,6 +48,7 @@ from adapters.keys import (
     postgres_has_snapshots,
     postgres_many_reader,
     postgres_reader,
+    refresh_everywhere,
     secure_deletes,
     sqlite_checkpoint,
     sqlite_has_snapshots,
@@ -57,6 +58,7 @@ from adapters.keys import (
 from adapters.mapper import ERASURE_TOPIC, PydanticEventMapper, encrypted_subjects, json_instant
 from adapters.store_url import StoreLocation, parse_store_url
 from domain.events.base import DomainEvent
+from domain.personal_data import COMMAND_RECORD
 
 EVENTS_TABLE = "stored_events"
 HEADS_CACHED = 20_000
@@ -243,6 +245,7 @@ class EventStore:
         for row in rows:
             if row.topic == ERASURE_TOPIC:
                 forget_everywhere(as_uuid(row.originator_id))
+        _forget_record_subjects((row.topic, row.originator_id, row.state) for row in rows)
         return [self.mapper.to_domain_event(stored) for stored in rows]
 
     def load(self, aggregate_id: UUID, *, to_version: int | None = None) -> list[DomainEvent]:
@@ -303,6 +306,8 @@ class EventStore:
     def prefetch_keys(self, rows: Iterable[tuple[str, UUID | str, bytes]]) -> None:
         """Before decoding many rows (topic, stream, stored state): read the keys of the
         customers whose personal values they hold in one round trip."""
+        rows = list(rows)
+        _forget_record_subjects(rows)
         self.keys.prefetch(encrypted_subjects(rows))
 
     def decode_rows(
@@ -417,3 +422,11 @@ def _create_schema(location: StoreLocation) -> None:
         connection.execute(
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(location.schema))
         )
+
+
+def _forget_record_subjects(rows: Iterable[tuple[str, UUID | str, bytes]]) -> None:
+    """A command record's fingerprint is decrypted with its customer's key from the table,
+    never from a cache: the record's stream holds no erasure to tell this process that
+    another one destroyed the key, and a fingerprint still readable after an erasure lets
+    a guess of the erased values be checked. (The customer's own stream does hold it.)"""
+    refresh_everywhere(encrypted_subjects([row for row in rows if row[0] == COMMAND_RECORD]))

@@ -173,6 +173,13 @@ class KeyStore:
                     if self._cache.get(customer_id, _MISSING) is not None:
                         self._cache.pop(customer_id, None)
 
+    def refresh(self, customer_ids: Iterable[UUID]) -> None:
+        """Drop cached keys, so that the next use reads the table: another process may
+        have destroyed them. Not in memory, where this cache holds every key there is."""
+        if self._capacity is None:
+            return
+        self.forget(customer_ids)
+
     def close(self) -> None:
         with self._lock:
             self._cache.clear()
@@ -205,6 +212,15 @@ def open_key_stores(first: KeyStore | None = None) -> list[KeyStore]:
     """The key stores to try, ``first`` (the decoding store's own) ahead of the others."""
     others = [ks for ks in list(_RING) if ks is not first]
     return [first, *others] if first is not None else others
+
+
+def refresh_everywhere(customer_ids: Iterable[UUID]) -> None:
+    """Keys about to decrypt something whose stream cannot say they were destroyed: read
+    them from their tables again (``KeyStore.refresh``)."""
+    wanted = list(customer_ids)
+    if wanted:
+        for key_store in list(_RING):
+            key_store.refresh(wanted)
 
 
 def forget_everywhere(customer_id: UUID) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -508,3 +510,46 @@ def test_after_erasure_no_answer_tells_a_right_guess_of_her_values_from_a_wrong_
     assert right.aggregate_id == guessed.aggregate_id == in_a_batch.result.aggregate_id
     assert isinstance(record, CommandRecorded) and record.fingerprint is None
     assert key_of(store_url, customer) is None  # no key was made again
+
+
+def erase_elsewhere(store_url: str, customer_id: UUID) -> None:
+    """The erasure by another process: nothing in this one hears of it."""
+    script = (
+        "import sys, uuid\n"
+        "from application import CRM, Actor, Role\n"
+        "from application.commands import EraseCustomerPersonalData\n"
+        "with CRM.open(sys.argv[1]) as crm:\n"
+        "    crm.execute(EraseCustomerPersonalData(customer_id=uuid.UUID(sys.argv[2]),"
+        " reason='DSR-9'), actor=Actor(id='dir', roles=frozenset({Role.DIRECTOR})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, store_url, str(customer_id)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_process_that_held_her_key_when_another_erased_her_checks_no_guess_either(
+    store_url: str,
+) -> None:
+    """Her record's stream holds no erasure to tell this process the key is gone: the key
+    is read from the table, not from this process's cache, before the record is decoded."""
+    registration = RegisterCustomer(
+        kind="individual", name=NAME, phone=PHONE, command_id="erp:P-10"
+    )
+    wrong = registration.model_copy(update={"name": "Ouyang Xiaoming"})
+    with CRM.open(store_url) as holder:
+        with freeze_time(START):
+            customer = holder.execute(registration, actor=ADMIN).aggregate_id
+            assert holder.execute(registration, actor=ADMIN).replayed  # its key is cached
+        erase_elsewhere(store_url, customer)
+
+        answers = [holder.execute(command, actor=ADMIN) for command in (registration, wrong)]
+        (in_a_batch,) = holder.execute_batch([wrong], actor=ADMIN)
+
+    assert [a.replayed for a in answers] == [True, True]
+    assert in_a_batch.result is not None and in_a_batch.result.replayed
