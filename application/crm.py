@@ -25,6 +25,7 @@ from application.command_log import (
     command_stream_id,
     fingerprint,
     same_command,
+    shape_of,
 )
 from application.commands.base import Command
 from application.commands.customer import EraseCustomerPersonalData
@@ -310,6 +311,7 @@ class CRM:
         stamp: str | None = None,
     ) -> CommandRecorded:
         """``stamp``: the command's fingerprint, when the caller has computed it already."""
+        personal = command.carries_personal_values()
         return CommandRecorded(
             aggregate_id=command_stream_id(command_id),
             version=1,
@@ -319,7 +321,8 @@ class CRM:
             command_id=command_id,
             command_type=command.type_name(),
             fingerprint=stamp if stamp is not None else fingerprint(command),
-            subject_id=result.aggregate_id if command.carries_personal_values() else None,
+            subject_id=result.aggregate_id if personal else None,
+            shape=shape_of(command) if personal else None,
             result_aggregate_id=result.aggregate_id,
             result_version=result.version,
             events=tuple(

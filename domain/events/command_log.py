@@ -39,8 +39,13 @@ class CommandRecorded(DomainEvent):
     result_version: int
     events: tuple[EventRef, ...]
     subject_id: UUID | None = None
+    # With ``subject_id``: the fingerprint of the command's other fields, in clear, so that
+    # a command under the same id that differs in them is still told apart once the
+    # fingerprint is erased.
+    shape: str | None = None
 
     @staticmethod
     def upcast_v1_v2(data: dict[str, object]) -> None:
         """Records from before version 2 name no subject: their fingerprints are clear."""
         data["subject_id"] = None
+        data["shape"] = None

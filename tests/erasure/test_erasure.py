@@ -504,6 +504,10 @@ def test_after_erasure_no_answer_tells_a_right_guess_of_her_values_from_a_wrong_
         guessed = crm.execute(wrong, actor=ADMIN)
         (in_a_batch,) = crm.execute_batch([wrong], actor=ADMIN)
         (record,) = crm.store.load(command_stream_id("erp:P-9"))
+        # What holds no personal value is still compared: another command under the id.
+        with pytest.raises(RuleViolation) as other:
+            crm.execute(registration.model_copy(update={"region": "west"}), actor=ADMIN)
+        assert other.value.rule == "command_id_unique"
 
     assert right.replayed and guessed.replayed
     assert in_a_batch.result is not None and in_a_batch.result.replayed
