@@ -290,16 +290,22 @@ def test_a_projection_process_killed_mid_batch_and_restarted_equals_a_rebuild(
         first = _applied(first_log)
         cut = {name for name, aggregate, v in first if position_of[aggregate, v] > killed_at[name]}
         # Each projection is given only the events it handles: every one given some event
-        # of the batch in flight up to the marker (the sleeper, applied last, at least) had
-        # applied it in the open transaction.
+        # of the batch in flight (the sleeper, applied last, at least) had applied it in
+        # the open transaction. The sleeper's last event is the marker; the projections
+        # applied before it were given the whole batch, which may run past the marker with
+        # events the sleeper does not handle: up to the last event anyone applied.
         topic_at = {n.id: n.topic for n in notifications}
         handled = {p.name: handled_topics(p) for p in runner.projections.values()}
+        batch_end = max(position_of[aggregate, v] for _, aggregate, v in first)
         given = {
             name
             for name, topics in handled.items()
             if any(
                 topics is None or topic_at[at] in topics
-                for at in range(killed_at[name] + 1, in_flight_at + 1)
+                for at in range(
+                    killed_at[name] + 1,
+                    (in_flight_at if name == PROJECTIONS_LAST else batch_end) + 1,
+                )
                 if at in topic_at and not event_class(topic_at[at]).bookkeeping
             )
         }
