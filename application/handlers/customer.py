@@ -118,8 +118,8 @@ def schedule_follow_up(
         assignee_id=command.assignee_id,
         note=command.note,
     )
-    if command.follow_up_id is not None:  # a made one is new: derived from a unique id
-        uow.claim_unique(FOLLOW_UP_SCOPE, str(follow_up_id), customer.id, field="follow_up_id")
+    # A made id is claimed too: a caller may give it later, for another customer.
+    uow.claim_unique(FOLLOW_UP_SCOPE, str(follow_up_id), customer.id, field="follow_up_id")
     return customer
 
 
@@ -231,8 +231,7 @@ def record_satisfaction_survey(
         nps=command.nps,
         comment=command.comment,
     )
-    if command.survey_id is not None:  # a made one is new: derived from a unique id
-        uow.claim_unique(SURVEY_SCOPE, str(survey_id), customer.id, field="survey_id")
+    uow.claim_unique(SURVEY_SCOPE, str(survey_id), customer.id, field="survey_id")
     return customer
 
 

@@ -61,3 +61,22 @@ def test_a_follow_up_id_given_to_another_customer_is_refused_and_the_first_stays
     assert [(d.follow_up_id, d.customer_id) for d in due if d.follow_up_id == shared] == [
         (shared, first)
     ]
+
+
+def test_an_id_crm_core_made_cannot_be_given_to_another_customer(crm: CRM) -> None:
+    first, second = register(crm), register(crm, name="Other Co")
+    made = crm.execute(
+        ScheduleFollowUp(customer_id=first, purpose="revisit", due_at=DUE), actor=REP
+    ).events[0]
+
+    with pytest.raises(RuleViolation) as refused:
+        crm.execute(
+            ScheduleFollowUp(
+                customer_id=second,
+                follow_up_id=made.follow_up_id,  # type: ignore[attr-defined]
+                purpose="revisit",
+                due_at=DUE,
+            ),
+            actor=REP,
+        )
+    assert refused.value.rule == "follow_up_id_unique"
