@@ -392,6 +392,15 @@ class Customer(Aggregate):
             )
         self.ensure_not_merged(field="survivor_id")
         duplicate.ensure_not_merged(field="duplicate_id")
+        if self.personal_data_erased and not duplicate.personal_data_erased:
+            # Its personal data would outlive the erasure: erasing the survivor again is
+            # refused, and erasing a merged duplicate too (erase its survivor).
+            raise RuleViolation(
+                "personal_data_erased",
+                f"the personal data of customer {self.id} is erased: erase the duplicate's "
+                "before folding it in",
+                field="survivor_id",
+            )
         for name, side in field_choices.items():
             if name not in PROFILE_FIELDS:
                 raise RuleViolation(

@@ -557,3 +557,19 @@ def test_a_process_that_held_her_key_when_another_erased_her_checks_no_guess_eit
 
     assert [a.replayed for a in answers] == [True, True]
     assert in_a_batch.result is not None and in_a_batch.result.replayed
+
+
+def test_a_customer_with_personal_data_is_not_merged_into_an_erased_one(store_url: str) -> None:
+    """Its data could never be erased after: the erased survivor refuses a second erasure,
+    the merged duplicate refuses one of its own."""
+    with CRM.open(store_url) as crm:
+        with freeze_time(START):
+            erased, live = person(crm, ref="P-1"), person(crm, ref="P-2")
+        erase(crm, erased)
+        with freeze_time(START + timedelta(days=41)), pytest.raises(RuleViolation) as refused:
+            crm.execute(MergeCustomers(survivor_id=erased, duplicate_id=live), actor=DIRECTOR)
+        erase(crm, live)
+        with freeze_time(START + timedelta(days=41)):
+            crm.execute(MergeCustomers(survivor_id=erased, duplicate_id=live), actor=DIRECTOR)
+
+    assert (refused.value.rule, refused.value.field) == ("personal_data_erased", "survivor_id")
