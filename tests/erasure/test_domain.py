@@ -119,7 +119,7 @@ def test_a_merged_duplicate_is_erased_through_its_survivor() -> None:
 def test_no_personal_value_is_merged_into_or_out_of_an_erased_record() -> None:
     survivor_id, duplicate_id = uuid4(), uuid4()
     other = CustomerProfile(kind=CustomerKind.INDIVIDUAL, name="Li Na (shop)")
-    for erased_side in ("survivor", "duplicate"):
+    for erased_side, field in (("survivor", "survivor_id"), ("duplicate", "field_choices")):
         survivor = Customer.replay(
             [
                 registered(survivor_id),
@@ -134,13 +134,17 @@ def test_no_personal_value_is_merged_into_or_out_of_an_erased_record() -> None:
         )
         with pytest.raises(RuleViolation) as refused:
             survivor.absorb(context(), duplicate, {"name": "duplicate"})
-        assert (refused.value.rule, refused.value.field) == (
-            "personal_data_erased",
-            "field_choices",
-        )
+        assert (refused.value.rule, refused.value.field) == ("personal_data_erased", field)
         assert survivor.pending_events == () and duplicate.pending_events == ()
-    # what is not personal still merges
+    # An erased survivor takes no duplicate that still has personal data, whatever it
+    # takes: that data could never be erased after (the survivor refuses a second erasure).
     survivor = Customer.replay([registered(survivor_id), erased(survivor_id, 2)])
-    duplicate = Customer.replay([registered(duplicate_id, other)])
+    live = Customer.replay([registered(duplicate_id, other)])
+    with pytest.raises(RuleViolation) as refused:
+        survivor.absorb(context(), live, {"industry": "duplicate"})
+    assert (refused.value.rule, refused.value.field) == ("personal_data_erased", "survivor_id")
+    # what is not personal still merges from an erased duplicate
+    survivor = Customer.replay([registered(survivor_id)])
+    duplicate = Customer.replay([registered(duplicate_id, other), erased(duplicate_id, 2)])
     survivor.absorb(context(), duplicate, {"industry": "duplicate"})
     assert [type(e) for e in survivor.collect_events()] == [CustomersMerged]
