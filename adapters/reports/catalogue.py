@@ -21,6 +21,9 @@ class Entry:
     build: Builder
     as_of: bool  # answers as of a past instant
     help: str
+    # Answers as of a future instant too (what will be due by then); the others report
+    # what has happened, and refuse a future instant rather than make up its figures.
+    looks_ahead: bool = False
 
 
 REPORTS: dict[str, Entry] = {
@@ -41,7 +44,9 @@ REPORTS: dict[str, Entry] = {
     "pipeline": Entry(operations_reports.pipeline, False, "opportunities by stage"),
     "complaints": Entry(operations_reports.complaints, False, "complaint SLA compliance"),
     "approvals": Entry(operations_reports.approvals, False, "orders waiting for approval"),
-    "follow-ups": Entry(operations_reports.follow_ups, True, "follow-ups due (as of: due by)"),
+    "follow-ups": Entry(
+        operations_reports.follow_ups, True, "follow-ups due (as of: due by)", looks_ahead=True
+    ),
 }
 ALL = "all"
 # The one-page report: the charts first, long lists cut to their head.
@@ -71,6 +76,7 @@ def build(name: str, source: Source) -> Report:
         raise ReportError(
             f"report {name} cannot look back: it reads a table kept current; drop --as-of"
         )
+    source = _as_asked(name, entry, source)
     return _stamped(entry.build(source), source)
 
 
@@ -80,9 +86,20 @@ def build_page(source: Source) -> list[Report]:
     reports = []
     for name in PAGE:
         entry = REPORTS[name]
-        asked = source if entry.as_of else _now(source)
+        asked = _as_asked(name, entry, source) if entry.as_of else _now(source)
         reports.append(_stamped(entry.build(asked), asked).head(PAGE_ROWS))
     return reports
+
+
+def _as_asked(name: str, entry: Entry, source: Source) -> Source:
+    if entry.looks_ahead:
+        return source
+    settled = source.settled()
+    if settled.at > settled.now:
+        raise ReportError(
+            f"report {name}: --as-of must not be in the future (it reports what has happened)"
+        )
+    return settled
 
 
 def _stamped(report: Report, source: Source) -> Report:

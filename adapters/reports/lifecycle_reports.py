@@ -43,11 +43,6 @@ def _stages_at(rows: list[dict[str, Any]], at: datetime) -> dict[Any, dict[str, 
 
 def funnel(source: Source) -> Report:
     at = source.at
-    if at > source.now:
-        raise ReportError(
-            "report funnel: --as-of must not be in the future (churn after now is not "
-            "projected yet)"
-        )
     rows = list(read_rows(source.crm.store, TRANSITIONS))
     current = _stages_at(rows, at)
     completed: dict[str, list[int]] = defaultdict(list)

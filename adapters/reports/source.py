@@ -3,7 +3,7 @@ whether that instant was asked for (a report that cannot look back refuses it)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -39,11 +39,18 @@ class Source:
 
     @property
     def at(self) -> datetime:
-        """``as_of``, but no later than now on today's date: ``--as-of`` today means the
-        end of today, most of which has not happened yet (what has is now)."""
-        if self.as_of is None or (self.as_of > self.now and self.as_of.date() == self.now.date()):
-            return self.now
-        return self.as_of
+        return self.now if self.as_of is None else self.as_of
+
+    def settled(self) -> Source:
+        """As of no later than now on today's date, for a report of what has happened:
+        ``--as-of`` today means the end of today, and what of it has happened is now."""
+        if (
+            self.as_of is not None
+            and self.as_of > self.now
+            and self.as_of.date() == self.now.date()
+        ):
+            return replace(self, as_of=self.now)
+        return self
 
     @property
     def as_of_text(self) -> str:

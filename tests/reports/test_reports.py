@@ -101,6 +101,24 @@ def test_the_funnel_as_of_today_is_the_funnel_now(
     assert counts[0] == counts[1]
 
 
+def test_a_future_as_of_is_refused_by_every_report_but_follow_ups(
+    demo_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only follow-ups look ahead (due by then); the others would make up figures for
+    months that have not happened (as 0 % retention)."""
+    code, _, err = run(capsys, "report", "cohorts", "--db", demo_db, "--as-of", "2099-01-01")
+    ahead, out, _ = run(capsys, "report", "follow-ups", "--db", demo_db, "--as-of", "2099-01-01")
+    today = datetime.now(UTC).date().isoformat()
+    _, later_today, _ = run(capsys, "report", "follow-ups", "--db", demo_db, "--as-of", today)
+
+    assert code == 2
+    assert err.strip() == (
+        "crm: report cohorts: --as-of must not be in the future (it reports what has happened)"
+    )
+    assert ahead == 0 and "2099-01-01T23:59:59Z" in out.splitlines()[0]
+    assert f"{today}T23:59:59Z" in later_today.splitlines()[0]  # due later today counts
+
+
 def test_one_customers_lifecycle_as_of_a_date(
     demo_db: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
