@@ -8,12 +8,13 @@ of it is interpreted: a person fixing a 20,000-line file needs the line number.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 HEADER_LINE = 1
 
@@ -77,58 +78,62 @@ def read_csv(path: Path, spec: CsvFormat) -> CsvContent:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        # Said at its line and place in it, as every other problem is: in a long file a
-        # byte offset is no help.
-        line_start = data.rfind(b"\n", 0, error.start) + 1
-        line = data.count(b"\n", 0, error.start) + 1
         content.unreadable = True
-        content.errors.append(
-            RowError(
-                line,
-                "-",
-                f"byte {error.start - line_start + 1} of this line is not UTF-8 "
-                f"(0x{data[error.start]:02x}); save the file as UTF-8",
-            )
-        )
+        content.errors.append(_not_utf8(data, error))
         return content
     del data  # the file once in memory, not twice, while it is parsed
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        _read(reader, spec, content)
-    except csv.Error as error:
-        content.rows.clear()
-        content.unreadable = True
-        content.errors.append(
-            RowError(max(reader.line_num, 1), "-", f"not readable as CSV: {error}")
-        )
+    _read(csv.reader(io.StringIO(text, newline=""), strict=True), spec, content)
     return content
 
 
-def _read(reader: Iterable[list[str]], spec: CsvFormat, content: CsvContent) -> None:
-    iterator = iter(reader)
-    header = [name.strip() for name in next(iterator, [])]
-    content.errors.extend(_header_errors(header, spec))
-    if content.errors:
+def _not_utf8(data: bytes, error: UnicodeDecodeError) -> RowError:
+    """Said at its line and place in it, as every other problem is: in a long file a byte
+    offset is no help. Lines end as the CSV reader ends them (CRLF, LF or a lone CR); the
+    decoder counted from after the byte-order mark."""
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    at = error.start + bom
+    before = data[:at]
+    line = 1 + before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n")
+    line_start = max(before.rfind(b"\n"), before.rfind(b"\r")) + 1 or bom
+    return RowError(
+        line,
+        "-",
+        f"byte {at - line_start + 1} of this line is not UTF-8 (0x{data[at]:02x}); "
+        "save the file as UTF-8",
+    )
+
+
+def _read(reader: Any, spec: CsvFormat, content: CsvContent) -> None:
+    """The rows; a row that is not CSV is reported at the line it starts on (an unclosed
+    quote runs to the end of the file: the reader gives up there, the mistake is where the
+    quote opened), and the file is refused."""
+    line = HEADER_LINE
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        content.errors.extend(_header_errors(header, spec))
+        if content.errors:
+            return
+        line = HEADER_LINE + 1
+        for cells in reader:
+            # A quoted cell may span lines, so the next row starts after this one's last.
+            next_line = reader.line_num + 1
+            if any(cell.strip() for cell in cells):
+                _row(content, line, header, cells)
+            line = next_line
+    except csv.Error as error:
+        content.rows.clear()
+        content.unreadable = True
+        content.errors.append(RowError(line, "-", f"not readable as CSV: {error}"))
+
+
+def _row(content: CsvContent, line: int, header: list[str], cells: list[str]) -> None:
+    if len(cells) != len(header):
+        content.errors.append(
+            RowError(line, "-", f"has {len(cells)} cells where the header has {len(header)}")
+        )
         return
-    line = HEADER_LINE + 1
-    for cells in iterator:
-        # A quoted cell may span lines, so the next row starts after this one's last line.
-        next_line = reader.line_num + 1  # type: ignore[attr-defined]
-        if any(cell.strip() for cell in cells):
-            if len(cells) != len(header):
-                content.errors.append(
-                    RowError(
-                        line, "-", f"has {len(cells)} cells where the header has {len(header)}"
-                    )
-                )
-            else:
-                values = {
-                    name: cell.strip()
-                    for name, cell in zip(header, cells, strict=True)
-                    if cell.strip()
-                }
-                content.rows.append(CsvRow(line, values))
-        line = next_line
+    values = {name: cell.strip() for name, cell in zip(header, cells, strict=True) if cell.strip()}
+    content.rows.append(CsvRow(line, values))
 
 
 def _header_errors(header: list[str], spec: CsvFormat) -> list[RowError]:

@@ -109,6 +109,42 @@ def test_an_empty_file_and_a_file_that_is_not_utf8_are_one_clear_error(tmp_path:
     ]
 
 
+@pytest.mark.parametrize(
+    ("data", "line", "byte"),
+    [
+        # after a byte-order mark, which the decoder does not count
+        (
+            b"\xef\xbb\xbfexternal_ref,kind,name\r\nA-1,company,Acme\r\nA-2,company,Caf\xe9\r\n",
+            3,
+            16,
+        ),
+        (b"\xef\xbb\xbf\xffexternal_ref,kind,name\n", 1, 1),
+        # lines ended by a lone CR, as the CSV reader ends them
+        (b"external_ref,kind,name\rA-1,company,Acme\rA-2,company,Caf\xe9\r", 3, 16),
+    ],
+    ids=["bom-crlf", "bom-first-byte", "cr-only"],
+)
+def test_a_byte_that_is_not_utf8_is_found_where_an_editor_shows_it(
+    tmp_path: Path, data: bytes, line: int, byte: int
+) -> None:
+    path = tmp_path / "c.csv"
+    path.write_bytes(data)
+    (error,) = read_csv(path, CUSTOMERS).errors
+    assert (error.line, error.reason.split(" of this line")[0]) == (line, f"byte {byte}")
+
+
+def test_an_unclosed_quote_is_reported_where_it_opens_not_at_the_end(tmp_path: Path) -> None:
+    rows = "".join(f"A-{n},company,Co {n}\n" for n in range(3, 40))
+    path = write(
+        tmp_path, f'external_ref,kind,name\nA-1,company,Acme\nA-2,company,"Acme Ltd\n{rows}'
+    )
+    content = read_csv(path, CUSTOMERS)
+    assert content.fatal
+    assert [(e.line, e.reason) for e in content.errors] == [
+        (3, "not readable as CSV: unexpected end of data")
+    ]
+
+
 def test_a_file_unreadable_as_csv_is_refused_at_the_line_at_fault(tmp_path: Path) -> None:
     path = write(
         tmp_path, 'external_ref,kind,name\nA-1,company,Acme\nA-2,company,"Acme" Ltd\nA-3,x,y\n'
