@@ -99,34 +99,27 @@ class ImportShare:
         """Orders are first decided for the customer their ``customer_ref`` claims, so that
         a file imported before that customer was merged into another is the same commands
         again (nothing new, nothing "imported before with other values"). Those refused
-        for a merged customer (new orders), or found recorded for its survivor (imported
-        after the merge), are decided again for the survivor: they are the survivor's now
-        (merges chain: followed to the end)."""
-        again = [
-            index
-            for index, item in enumerate(checked)
-            if getattr(item.outcome.error, "rule", None) in MERGE_SENSITIVE_RULES
-        ]
-        if not again:
-            return plans, checked
-        owner = {i: cast(ImportOrder, plans[i].command).customer_id for i in again}
-        survivors = _survivors(self._crm, set(owner.values()))
-        again = [i for i in again if survivors[owner[i]] != owner[i]]
-        if not again:
-            return plans, checked
-        moved = [
-            replace(
-                plans[i],
-                command=plans[i].command.model_copy(update={"customer_id": survivors[owner[i]]}),
-            )
-            for i in again
-        ]
-        decided = self._crm.check_batch(
-            [plan.command for plan in moved], actor=IMPORTER, validated=True
-        )
+        for a merged customer (new orders), or found recorded for another customer (an
+        order imported after a merge), are decided again one merge further on, until one
+        passes or the chain ends: a chain A -> B -> C may have recorded an order for B."""
         plans, checked = list(plans), list(checked)
-        for index, plan, item in zip(again, moved, decided, strict=True):
-            plans[index], checked[index] = plan, item
+        again = [i for i, item in enumerate(checked) if _merge_sensitive(item)]
+        at = {i: cast(ImportOrder, plans[i].command).customer_id for i in again}
+        for _ in range(MAX_MERGE_HOPS):
+            onward = _merged_into(self._crm, {at[i] for i in again})
+            again = [i for i in again if at[i] in onward]
+            if not again:
+                break
+            for i in again:
+                at[i] = onward[at[i]]
+                command = plans[i].command.model_copy(update={"customer_id": at[i]})
+                plans[i] = replace(plans[i], command=command)
+            decided = self._crm.check_batch(
+                [plans[i].command for i in again], actor=IMPORTER, validated=True
+            )
+            for i, item in zip(again, decided, strict=True):
+                checked[i] = item
+            again = [i for i in again if _merge_sensitive(checked[i])]
         return plans, checked
 
     def write(
@@ -182,21 +175,18 @@ def _customers_by_ref(crm: CRM, rows: list[CsvRow]) -> dict[str, UUID]:
     return found
 
 
-def _survivors(crm: CRM, customers: set[UUID]) -> dict[UUID, UUID]:
-    """Each customer's survivor (itself when never merged). Merges chain: followed."""
-    resolved = {customer: customer for customer in customers}
-    pending = set(customers)
-    for _ in range(MAX_MERGE_HOPS):
-        moved: dict[UUID, UUID] = {}
-        merges = load_streams(
-            crm.store, pending, topics=(CustomersMerged.event_type(),), reads=frozenset()
-        )
-        for stream_id, events in merges.items():
-            for event in events:
-                if isinstance(event, CustomersMerged) and event.duplicate_id == stream_id:
-                    moved[stream_id] = event.survivor_id
-        if not moved:
-            break
-        resolved = {start: moved.get(now, now) for start, now in resolved.items()}
-        pending = set(moved.values())
-    return resolved
+def _merge_sensitive(item: CheckedCommand) -> bool:
+    return getattr(item.outcome.error, "rule", None) in MERGE_SENSITIVE_RULES
+
+
+def _merged_into(crm: CRM, customers: set[UUID]) -> dict[UUID, UUID]:
+    """The customer each of these was merged into, for those merged (one merge on)."""
+    found: dict[UUID, UUID] = {}
+    merges = load_streams(
+        crm.store, customers, topics=(CustomersMerged.event_type(),), reads=frozenset()
+    )
+    for stream_id, events in merges.items():
+        for event in events:
+            if isinstance(event, CustomersMerged) and event.duplicate_id == stream_id:
+                found[stream_id] = event.survivor_id
+    return found

@@ -212,3 +212,22 @@ def owner_of(crm: CRM, external_ref: str) -> UUID:
     (claim,) = crm.store.load(reservation_id(EXTERNAL_REF_SCOPE, external_ref))
     assert isinstance(claim, UniqueValueClaimed)
     return claim.owner_id
+
+
+def test_a_file_imported_in_the_middle_of_a_chain_of_merges_imports_again_as_nothing_new(
+    store_url: str, files: dict[str, Path]
+) -> None:
+    """ERP-1001 was merged into ERP-1002 before the orders came (SO-1 went to 1002), and
+    ERP-1002 into ERP-1003 after: SO-1 is found recorded one merge on, not at either end."""
+    assert crm_cli("import", "customers", files["customers"], "--db", store_url).returncode == 0
+    with CRM.open(store_url) as crm:
+        first, second, third = (owner_of(crm, f"ERP-100{n}") for n in (1, 2, 3))
+        crm.execute(MergeCustomers(survivor_id=second, duplicate_id=first), actor=MANAGER)
+    assert crm_cli("import", "orders", files["orders"], "--db", store_url).returncode == 0
+    with CRM.open(store_url) as crm:
+        crm.execute(MergeCustomers(survivor_id=third, duplicate_id=second), actor=MANAGER)
+
+    again = crm_cli("import", "orders", files["orders"], "--db", store_url)
+
+    assert again.returncode == 0, again.stderr
+    assert "2 orders: 0 new, 2 already imported" in again.stdout
