@@ -12,9 +12,11 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 
 EXPECTED = "expected a date YYYY-MM-DD or an ISO 8601 instant"
-# A date with an offset but no time (2025-12-31Z, 2025-12-31+08:00): Python reads it as
-# that day's midnight there, the opposite end of the day from the bare date. Refused.
-DATE_WITH_OFFSET = re.compile(r"^\d{4}-?\d{2}-?\d{2}(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$")
+# An instant has a time; something Python reads as one without (2025-12-31Z,
+# 2025-12-31+08:00, a week date with an offset) would be that day's start somewhere: the
+# other end of the day from the date alone. Refused.
+TIME_SEPARATOR = re.compile(r"[Tt ]")
+UTC_SUFFIX = re.compile(r"[Zz]$")
 
 
 def as_of_instant(text: str) -> datetime:
@@ -29,14 +31,14 @@ def as_of_instant(text: str) -> datetime:
         if day == date.max:  # 9999-12-31, the usual "everything" sentinel
             return datetime.max.replace(tzinfo=UTC)
         return datetime.combine(day + timedelta(days=1), time(), UTC) - timedelta(microseconds=1)
-    if DATE_WITH_OFFSET.match(text):
+    try:
+        instant = datetime.fromisoformat(UTC_SUFFIX.sub("+00:00", text))
+    except ValueError:
+        raise ValueError(f"{text!r}: {EXPECTED}") from None
+    if not TIME_SEPARATOR.search(text):
         raise ValueError(
             f"{text!r}: a date takes no offset; give a time with it, or the date alone"
         )
-    try:
-        instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{text!r}: {EXPECTED}") from None
     if instant.tzinfo is None:
         return instant.replace(tzinfo=UTC)
     try:

@@ -205,6 +205,7 @@ def test_the_refused_export_name_left_every_table_in_place(
         ("2025-12-31T08:00:00+08:00", datetime(2025, 12, 31, 0, tzinfo=UTC)),
         ("2025-12-31T08:00:00Z", datetime(2025, 12, 31, 8, tzinfo=UTC)),
         ("2025-12-31t08:00:00Z", datetime(2025, 12, 31, 8, tzinfo=UTC)),  # RFC 3339 allows it
+        ("2025-12-31T08:00:00z", datetime(2025, 12, 31, 8, tzinfo=UTC)),
         ("2025-12-31 08:00:00+00:00", datetime(2025, 12, 31, 8, tzinfo=UTC)),
     ],
 )
@@ -229,6 +230,8 @@ def test_the_last_date_there_is_means_everything() -> None:
         ("2025-12-31Z", "a date takes no offset"),
         ("2025-12-31+08:00", "a date takes no offset"),
         ("20251231Z", "a date takes no offset"),
+        ("2025-W01-1Z", "a date takes no offset"),
+        ("2025-12-31+08:00:00", "a date takes no offset"),
         ("0001-01-01T00:00:00+01:00", "out of range"),
     ],
 )
