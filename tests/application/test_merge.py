@@ -231,6 +231,17 @@ def test_a_moved_follow_up_is_completed_on_the_survivor_and_the_birthday_moves(
     assert (birthday.customer_id, birthday.purpose) == (survivor, "birthday")
 
 
+def late_delivery(customer_id: UUID, order_id: UUID) -> FileComplaint:
+    return FileComplaint(
+        customer_id=customer_id,
+        channel="phone",
+        category="delivery",
+        severity="low",
+        description="late",
+        related_order_id=order_id,
+    )
+
+
 def test_a_duplicates_opportunity_and_order_are_the_survivors_in_every_rule(crm: CRM) -> None:
     """Merges chain (a folded into b, b into the survivor): the deal opened for ``a``
     gets its order, is won with it, and a complaint names an order of ``a``."""
@@ -265,17 +276,7 @@ def test_a_duplicates_opportunity_and_order_are_the_survivors_in_every_rule(crm:
         actor=REP,
     )
     crm.execute(WinOpportunity(opportunity_id=deal, order_id=order.aggregate_id), actor=REP)
-    crm.execute(
-        FileComplaint(
-            customer_id=survivor,
-            channel="phone",
-            category="delivery",
-            severity="low",
-            description="late",
-            related_order_id=old_order.aggregate_id,
-        ),
-        actor=REP,
-    )
+    crm.execute(late_delivery(survivor, old_order.aggregate_id), actor=REP)
 
 
 def test_an_unrelated_customers_opportunity_and_order_stay_refused(crm: CRM) -> None:
@@ -300,14 +301,7 @@ def test_an_unrelated_customers_opportunity_and_order_stay_refused(crm: CRM) -> 
     )
     assert_refused(
         crm,
-        FileComplaint(
-            customer_id=survivor,
-            channel="phone",
-            category="delivery",
-            severity="low",
-            description="late",
-            related_order_id=theirs.aggregate_id,
-        ),
+        late_delivery(survivor, theirs.aggregate_id),
         "order_of_same_customer",
         "related_order_id",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from uuid import UUID
 
 import pytest
 from freezegun import freeze_time
@@ -29,6 +30,13 @@ NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 LINE = OrderLine(sku="S", name="Shelving", quantity=1, unit_price=Decimal("600000"))
 
 
+def good_service(customer_id: UUID) -> RecordSatisfactionSurvey:
+    return RecordSatisfactionSurvey(
+        customer_id=customer_id,
+        scores=(DimensionScore(dimension="service", expected=8, perceived=9),),
+    )
+
+
 def test_operational_queries_answer_from_the_read_models(crm: CRM) -> None:
     with freeze_time(NOW - timedelta(days=400)):
         buyer = register(crm, name="Old Buyer")
@@ -39,13 +47,7 @@ def test_operational_queries_answer_from_the_read_models(crm: CRM) -> None:
     )  # fmt: skip
     with freeze_time(NOW - timedelta(days=30)) as clock:
         customer = register(crm)
-        crm.execute(
-            RecordSatisfactionSurvey(
-                customer_id=customer,
-                scores=(DimensionScore(dimension="service", expected=8, perceived=9),),
-            ),
-            actor=SERVICE,
-        )
+        crm.execute(good_service(customer), actor=SERVICE)
         clock.tick(timedelta(days=1))
         complaint = crm.execute(
             FileComplaint(customer_id=customer, channel="phone", category="service",
@@ -111,13 +113,7 @@ def test_months_are_utc_months_whatever_the_database_sessions_time_zone(
     with CRM.open(store_url) as crm:
         with freeze_time(datetime(2025, 1, 31, 20, 0, tzinfo=UTC)):
             customer = register(crm)
-            crm.execute(
-                RecordSatisfactionSurvey(
-                    customer_id=customer,
-                    scores=(DimensionScore(dimension="service", expected=8, perceived=9),),
-                ),
-                actor=SERVICE,
-            )
+            crm.execute(good_service(customer), actor=SERVICE)
         crm.read_models.catch_up()
         (month,) = crm.read_models.operations.satisfaction_trend(customer)
     assert month.month == date(2025, 1, 1)
