@@ -245,7 +245,7 @@ class EventStore:
         for row in rows:
             if row.topic == ERASURE_TOPIC:
                 forget_everywhere(as_uuid(row.originator_id))
-        _forget_record_subjects((row.topic, row.originator_id, row.state) for row in rows)
+        _refresh_record_subjects((row.topic, row.originator_id, row.state) for row in rows)
         return [self.mapper.to_domain_event(stored) for stored in rows]
 
     def load(self, aggregate_id: UUID, *, to_version: int | None = None) -> list[DomainEvent]:
@@ -307,7 +307,7 @@ class EventStore:
         """Before decoding many rows (topic, stream, stored state): read the keys of the
         customers whose personal values they hold in one round trip."""
         rows = list(rows)
-        _forget_record_subjects(rows)
+        _refresh_record_subjects(rows)
         self.keys.prefetch(encrypted_subjects(rows))
 
     def decode_rows(
@@ -424,7 +424,7 @@ def _create_schema(location: StoreLocation) -> None:
         )
 
 
-def _forget_record_subjects(rows: Iterable[tuple[str, UUID | str, bytes]]) -> None:
+def _refresh_record_subjects(rows: Iterable[tuple[str, UUID | str, bytes]]) -> None:
     """A command record's fingerprint is decrypted with its customer's key from the table,
     never from a cache: the record's stream holds no erasure to tell this process that
     another one destroyed the key, and a fingerprint still readable after an erasure lets

@@ -47,9 +47,10 @@ def fingerprint(command: Command, *, without: frozenset[str] = frozenset()) -> s
 
 def same_command(record: CommandRecorded, command: Command, stamp: str) -> bool:
     """Is ``command`` (fingerprint ``stamp``) the one ``record`` recorded? Once its
-    customer is erased the record's fingerprint is gone with the key: any command of the
-    same type under that id is then taken for the recorded one, so that no answer tells a
-    right guess of the erased values from a wrong one."""
+    customer is erased the record's fingerprint is gone with the key: a command of the same
+    type and ``shape`` (its fields that hold no personal value) under that id is then taken
+    for the recorded one, so that no answer tells a right guess of the erased values from a
+    wrong one."""
     if record.command_type != command.type_name():
         return False
     if record.fingerprint is not None:

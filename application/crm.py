@@ -380,10 +380,10 @@ class CRM:
         """A complaint's SLA clock as it stood at ``at`` (default: now), from its events alone."""
         events = self.store.load(complaint_id)
         moment = self._clock() if at is None else ensure_utc(at)
-        # Not filed yet at that instant: there was no such complaint then (as the
-        # lifecycle of a customer not yet registered is not found).
         if not events or not isinstance(events[0], Complaint.starts_with):
             raise NotFound(Complaint.kind, complaint_id)
+        # Not filed yet at that instant: there was no such complaint then (as the
+        # lifecycle of a customer not yet registered is not found).
         if events[0].occurred_at > moment:
             raise NotFound(Complaint.kind, complaint_id, field="at")
         return sla_status(events, moment)
