@@ -47,7 +47,7 @@ from adapters.keys import (
 )
 from domain.events.base import DomainEvent, event_class
 from domain.personal_data import (
-    COMMAND_RECORD,
+    SUBJECT_IN_PAYLOAD,
     candidate_values,
     data_subject,
     erased_value,
@@ -173,18 +173,15 @@ def _uuid(value: UUID | str) -> UUID:
 
 
 def encrypted_subjects(rows: Iterable[tuple[str, UUID | str, bytes]]) -> list[UUID]:
-    """The customers whose keys decoding these rows (topic, stream, stored state) needs. A
-    merge's subject is named inside its state: it is left to the one-at-a-time path. So is
-    a command record's, but a re-import reads thousands of those: read from the state."""
-    subjects: list[UUID] = []
-    for topic, stream, state in rows:
-        if _ENCRYPTED_MARK not in state or topic == "CustomersMerged":
-            continue
-        if topic == COMMAND_RECORD:
-            subjects.append(_uuid(orjson.loads(state)["subject_id"]))
-        else:
-            subjects.append(_uuid(stream))
-    return subjects
+    """The customers whose keys decoding these rows (topic, stream, stored state) needs:
+    the stream's, or the one a merge or a command record names in its state."""
+    return [
+        data_subject(topic, orjson.loads(state), _uuid(stream))
+        if topic in SUBJECT_IN_PAYLOAD
+        else _uuid(stream)
+        for topic, stream, state in rows
+        if _ENCRYPTED_MARK in state
+    ]
 
 
 def _encrypt_personal(

@@ -56,6 +56,13 @@ E = TypeVar("E", bound=DomainEvent)
 COMMAND_RECORD = "CommandRecorded"
 FINGERPRINT_PATH = "fingerprint"
 FINGERPRINT_VALUE = "command_fingerprint"
+# Event type -> the field naming the customer whose personal values it carries, where that
+# is not the stream's own: a merge, recorded on both streams, carries the survivor's; a
+# command record, its subject's.
+SUBJECT_IN_PAYLOAD: dict[str, str] = {
+    "CustomersMerged": "survivor_id",
+    COMMAND_RECORD: "subject_id",
+}
 
 
 def candidate_paths(event_type: str) -> tuple[str, ...]:
@@ -103,13 +110,11 @@ def _kind_value(kind: Any) -> Any:
 def data_subject(event_type: str, payload: Mapping[str, Any], aggregate_id: UUID) -> UUID:
     """The customer whose personal values an event carries: for a merge, recorded on both
     streams, the survivor's, since the values it took are the survivor's from then on."""
-    if event_type == "CustomersMerged":
-        survivor = payload["survivor_id"]
-        return survivor if isinstance(survivor, UUID) else UUID(str(survivor))
-    if event_type == COMMAND_RECORD and payload.get("subject_id") is not None:
-        subject = payload["subject_id"]
-        return subject if isinstance(subject, UUID) else UUID(str(subject))
-    return aggregate_id
+    field = SUBJECT_IN_PAYLOAD.get(event_type)
+    subject = payload.get(field) if field is not None else None
+    if subject is None:
+        return aggregate_id
+    return subject if isinstance(subject, UUID) else UUID(str(subject))
 
 
 def erased_value(path: str) -> Any:
